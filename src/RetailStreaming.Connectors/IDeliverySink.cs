@@ -1,0 +1,74 @@
+using RetailStreaming.Transforms;
+
+namespace RetailStreaming.Connectors;
+
+/// <summary>
+/// A sink connector: sends batches of records to a client's endpoint.
+/// </summary>
+/// <remarks>
+/// <see cref="DeliverAsync"/> retries transient failures itself (with backoff, honouring
+/// Retry-After) and returns only when every record of the batch is either accepted by the
+/// endpoint or refused for good; the caller dead-letters the refused ones. It throws only when
+/// cancelled or when it cannot go on at all.
+/// </remarks>
+public interface IDeliverySink : IAsyncDisposable
+{
+    /// <summary>Delivers one batch, in order.</summary>
+    Task<DeliveryResult> DeliverAsync(IReadOnlyList<DeliveryRecord> batch, CancellationToken cancellationToken);
+}
+
+/// <summary>One record on its way to the endpoint, with what makes it idempotent.</summary>
+/// <param name="IdempotencyKey">Derived from (workflow id, source position, output index): the same across restarts and replays.</param>
+/// <param name="WorkflowId">The workflow that produced it.</param>
+/// <param name="Position">The source position of the change it came from.</param>
+/// <param name="OutputIndex">Its index among the records its change produced.</param>
+/// <param name="Table">The source table of the change.</param>
+/// <param name="Operation">The operation of the change.</param>
+/// <param name="CommitTime">When the source committed the change.</param>
+/// <param name="Record">What the transform produced.</param>
+public sealed record DeliveryRecord(
+    string IdempotencyKey,
+    string WorkflowId,
+    SourcePosition Position,
+    int OutputIndex,
+    string Table,
+    ChangeOperation Operation,
+    DateTimeOffset CommitTime,
+    OutputRecord Record);
+
+/// <summary>What became of a batch: the records the endpoint refused for good (the rest were accepted).</summary>
+/// <param name="Refused">Refused records with the reason, in batch order.</param>
+/// <param name="Attempts">HTTP requests (or writes) made, retries included.</param>
+public sealed record DeliveryResult(IReadOnlyList<RefusedRecord> Refused, int Attempts)
+{
+    /// <summary>Every record accepted at the first attempt.</summary>
+    public static DeliveryResult AllAccepted(int attempts = 1) => new([], attempts);
+}
+
+/// <summary>A record the endpoint refused for good.</summary>
+/// <param name="Record">The record.</param>
+/// <param name="Reason">Why: the status code and what the endpoint said.</param>
+public sealed record RefusedRecord(DeliveryRecord Record, string Reason);
+
+/// <summary>Something a sink wants the platform to know while it retries (for status and metrics).</summary>
+public interface IDeliveryObserver
+{
+    /// <summary>A transient failure; the sink will retry after <paramref name="delay"/>.</summary>
+    void Retrying(int attempt, TimeSpan delay, string reason);
+
+    /// <summary>The endpoint accepted a request.</summary>
+    void Accepted(int records, TimeSpan duration);
+}
+
+/// <summary>An observer that ignores everything.</summary>
+public sealed class NullDeliveryObserver : IDeliveryObserver
+{
+    /// <summary>The single instance.</summary>
+    public static NullDeliveryObserver Instance { get; } = new();
+
+    /// <inheritdoc />
+    public void Retrying(int attempt, TimeSpan delay, string reason) { }
+
+    /// <inheritdoc />
+    public void Accepted(int records, TimeSpan duration) { }
+}

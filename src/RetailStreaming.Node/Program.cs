@@ -1,0 +1,1 @@
+Console.WriteLine("RetailStreaming node: not yet wired");
