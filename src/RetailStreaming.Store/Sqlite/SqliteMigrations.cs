@@ -1,0 +1,52 @@
+namespace RetailStreaming.Store.Sqlite;
+
+/// <summary>
+/// The SQLite schema, as numbered migrations. Append only: a released migration is never
+/// edited (its name is checked against the database), a change is a new migration.
+/// Tables are STRICT so that a value of the wrong type is an error, not a silent coercion.
+/// </summary>
+internal static class SqliteMigrations
+{
+    public static readonly IReadOnlyList<StoreMigration> All =
+    [
+        new(1, "dead_letters", """
+            -- AUTOINCREMENT: an id is never reused, even after a redriven letter is removed,
+            -- so that paging by "after id" and ids quoted in tickets stay unambiguous.
+            CREATE TABLE dead_letters (
+                id                INTEGER PRIMARY KEY AUTOINCREMENT,
+                workflow_id       TEXT NOT NULL,
+                client_id         TEXT NOT NULL,
+                stage             TEXT NOT NULL CHECK (stage IN ('transform', 'delivery')),
+                position          TEXT NOT NULL,
+                output_index      INTEGER CHECK (output_index >= 0),
+                transform_version TEXT,
+                reason            TEXT NOT NULL,
+                input_json        TEXT NOT NULL,
+                output_json       TEXT,
+                created_at        TEXT NOT NULL
+            ) STRICT;
+            CREATE INDEX ix_dead_letters_workflow ON dead_letters (workflow_id, id);
+            """),
+        new(2, "workflows", """
+            CREATE TABLE workflows (
+                workflow_id TEXT NOT NULL PRIMARY KEY,
+                client_id   TEXT NOT NULL,
+                created_at  TEXT NOT NULL,
+                deleted_at  TEXT
+            ) STRICT;
+            CREATE INDEX ix_workflows_client ON workflows (client_id, workflow_id);
+            """),
+        new(3, "tokens", """
+            CREATE TABLE tokens (
+                id          TEXT NOT NULL PRIMARY KEY,
+                secret_hash BLOB NOT NULL,
+                role        TEXT NOT NULL CHECK (role IN ('operator', 'client')),
+                client_id   TEXT,
+                description TEXT NOT NULL,
+                created_at  TEXT NOT NULL,
+                revoked_at  TEXT,
+                CHECK ((role = 'client') = (client_id IS NOT NULL))
+            ) STRICT;
+            """),
+    ];
+}
