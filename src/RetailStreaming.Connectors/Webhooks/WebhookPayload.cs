@@ -1,0 +1,71 @@
+using System.Buffers;
+using System.Globalization;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+
+namespace RetailStreaming.Connectors.Webhooks;
+
+/// <summary>
+/// The body and the message id of a webhook request.
+/// </summary>
+/// <remarks>
+/// The body is
+/// <code>
+/// {"workflowId": "...", "records": [
+///   {"id": "rs_...", "type": "sale", "key": "T-1", "position": "...", "outputIndex": 0, "table": "tickets",
+///    "operation": "insert|update|delete|read", "commitTime": "2026-01-31T09:15:00.1230000Z", "data": { ... }}]}
+/// </code>
+/// with the records in delivery order. <c>id</c> is the record's idempotency key: a receiver that
+/// has already applied a record with that id can ignore it (retries and replays send it again).
+/// </remarks>
+public static class WebhookPayload
+{
+    /// <summary>The UTF-8 JSON body of a batch (all records of one workflow).</summary>
+    public static byte[] Serialize(IReadOnlyList<DeliveryRecord> batch)
+    {
+        ArgumentNullException.ThrowIfNull(batch);
+        if (batch.Count == 0) throw new ArgumentException("A webhook batch cannot be empty.", nameof(batch));
+        var workflowId = batch[0].WorkflowId;
+        var buffer = new ArrayBufferWriter<byte>(512 * batch.Count);
+        using (var writer = new Utf8JsonWriter(buffer))
+        {
+            writer.WriteStartObject();
+            writer.WriteString("workflowId", workflowId);
+            writer.WriteStartArray("records");
+            foreach (var record in batch)
+            {
+                if (record.WorkflowId != workflowId)
+                    throw new ArgumentException("A webhook batch holds the records of one workflow only.", nameof(batch));
+                writer.WriteStartObject();
+                writer.WriteString("id", record.IdempotencyKey);
+                writer.WriteString("type", record.Record.Type);
+                writer.WriteString("key", record.Record.Key);
+                writer.WriteString("position", record.Position.Value);
+                writer.WriteNumber("outputIndex", record.OutputIndex);
+                writer.WriteString("table", record.Table);
+                writer.WriteString("operation", record.Operation.ToString().ToLowerInvariant());
+                writer.WriteString("commitTime", record.CommitTime.UtcDateTime.ToString("O", CultureInfo.InvariantCulture));
+                writer.WritePropertyName("data");
+                // WriteTo, not adding the node to a new tree: a JsonNode has one parent and belongs to the caller.
+                record.Record.Payload.WriteTo(writer);
+                writer.WriteEndObject();
+            }
+            writer.WriteEndArray();
+            writer.WriteEndObject();
+        }
+        return buffer.WrittenSpan.ToArray();
+    }
+
+    /// <summary>
+    /// The <c>webhook-id</c> of a batch: <c>msg_</c> and 32 hex digits of SHA-256 over its records'
+    /// idempotency keys, so a retry of the same records carries the same id, and a part of a split
+    /// batch its own.
+    /// </summary>
+    public static string MessageId(IReadOnlyList<DeliveryRecord> batch)
+    {
+        ArgumentNullException.ThrowIfNull(batch);
+        var keys = string.Join('\n', batch.Select(r => r.IdempotencyKey));
+        return "msg_" + Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(keys)).AsSpan(0, 16));
+    }
+}
