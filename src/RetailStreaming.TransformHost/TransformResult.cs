@@ -1,0 +1,36 @@
+using RetailStreaming.Transforms;
+
+namespace RetailStreaming.TransformHost;
+
+/// <summary>Why a change could not be transformed.</summary>
+public enum TransformFailureKind
+{
+    /// <summary>The transform threw, while called or while its output was enumerated.</summary>
+    Threw = 1,
+
+    /// <summary>The transform took longer than the time budget; the runner is now quarantined.</summary>
+    Overran = 2,
+
+    /// <summary>The transform returned something that cannot be delivered (a null record, an empty type or key, a null or unserializable payload, too many records).</summary>
+    InvalidOutput = 3,
+
+    /// <summary>The runner is quarantined after an earlier overrun; the transform was not called.</summary>
+    Quarantined = 4,
+}
+
+/// <summary>The outcome of running a transform on one change.</summary>
+/// <param name="Elapsed">How long the call took (for an overrun: how long the runner waited).</param>
+public abstract record TransformResult(TimeSpan Elapsed)
+{
+    /// <summary>The transform produced these records (possibly none: the change is dropped).</summary>
+    /// <param name="Outputs">The records, in the order the transform produced them; payloads are detached copies.</param>
+    /// <param name="Elapsed">How long the call took, enumeration included.</param>
+    public sealed record Ok(IReadOnlyList<OutputRecord> Outputs, TimeSpan Elapsed) : TransformResult(Elapsed);
+
+    /// <summary>The change could not be transformed; it belongs in the dead-letter store with this reason.</summary>
+    /// <param name="Kind">What went wrong.</param>
+    /// <param name="Reason">The error: exception type, message and top stack frames, or what is wrong with the output.</param>
+    /// <param name="Elapsed">How long the call took.</param>
+    /// <param name="ExceptionType">The full name of the exception the transform threw, if it threw.</param>
+    public sealed record Failed(TransformFailureKind Kind, string Reason, TimeSpan Elapsed, string? ExceptionType = null) : TransformResult(Elapsed);
+}

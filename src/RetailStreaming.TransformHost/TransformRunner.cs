@@ -1,0 +1,299 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Text;
+using System.Text.Json.Nodes;
+using RetailStreaming.Transforms;
+
+namespace RetailStreaming.TransformHost;
+
+/// <summary>
+/// Runs one workflow's transform instance on its changes, one at a time, each within a time budget.
+/// </summary>
+/// <remarks>
+/// <para>Each call runs on the runner's own thread while the caller waits up to the budget. The
+/// transform's result is enumerated there too, so a lazily-yielding transform is timed, and its
+/// exceptions caught, like any other. Payloads are copied (serialized and parsed again) so that no
+/// object of the package's assemblies outlives the call: the records are plain JSON, can no longer be
+/// changed by the transform, and do not keep its load context from unloading.</para>
+/// <para><b>Overruns quarantine the runner.</b> .NET cannot abort a running thread, so a call that
+/// overruns its budget can only be abandoned: the runner returns <see cref="TransformFailureKind.Overran"/>
+/// and from then on fails every call at once with <see cref="TransformFailureKind.Quarantined"/>,
+/// without calling the transform. The abandoned call goes on running on the runner's thread (a
+/// background thread, which does not keep the process alive) until it returns, if ever; until then the
+/// package's load context cannot unload. A quarantined workflow needs a new runner (a restart, usually
+/// with a fixed transform version). Transforms not trusted to behave belong in the isolated (worker
+/// process) mode, where an overrun kills the process instead.</para>
+/// <para>Not thread-safe: the owner (the workflow's transform stage) calls it from one place at a time,
+/// as the <see cref="ITransform"/> contract promises the transform.</para>
+/// </remarks>
+public sealed class TransformRunner : IDisposable
+{
+    /// <summary>Most records one change may produce unless the constructor says otherwise; bounds memory against a runaway transform.</summary>
+    public const int DefaultMaxOutputsPerChange = 10_000;
+
+    private const int MaxStackFrames = 6;
+    private static readonly TimeSpan MaxBudget = TimeSpan.FromMilliseconds(int.MaxValue);
+
+    private readonly BlockingCollection<Action> _work = new();
+    private readonly Thread _thread;
+    private readonly LoadedTransform? _owned;
+    private readonly int _maxOutputs;
+    private ITransform? _transform;
+    private int _busy;
+    private int _disposed;
+    private volatile bool _initialized;
+    private volatile string? _quarantineReason;
+
+    /// <summary>Creates a runner over a transform loaded by a <see cref="TransformLoader"/>; the runner owns it and disposes it.</summary>
+    /// <param name="transform">The loaded transform.</param>
+    /// <param name="context">What the transform is told about its workflow.</param>
+    /// <param name="timeBudget">The most time one change may take, enumeration included.</param>
+    /// <param name="initializeBudget">The most time <see cref="Initialize"/> may take (default: the larger of the time budget and 30 s).</param>
+    /// <param name="maxOutputsPerChange">The most records one change may produce.</param>
+    public TransformRunner(LoadedTransform transform, TransformContext context, TimeSpan timeBudget,
+        TimeSpan? initializeBudget = null, int maxOutputsPerChange = DefaultMaxOutputsPerChange)
+        : this((transform ?? throw new ArgumentNullException(nameof(transform))).Transform, context, timeBudget, initializeBudget, maxOutputsPerChange) =>
+        _owned = transform;
+
+    /// <summary>Creates a runner over a transform instance (the local test harness's way; the runner does not own it).</summary>
+    /// <param name="transform">The transform instance, used by this runner only.</param>
+    /// <param name="context">What the transform is told about its workflow.</param>
+    /// <param name="timeBudget">The most time one change may take, enumeration included.</param>
+    /// <param name="initializeBudget">The most time <see cref="Initialize"/> may take (default: the larger of the time budget and 30 s).</param>
+    /// <param name="maxOutputsPerChange">The most records one change may produce.</param>
+    public TransformRunner(ITransform transform, TransformContext context, TimeSpan timeBudget,
+        TimeSpan? initializeBudget = null, int maxOutputsPerChange = DefaultMaxOutputsPerChange)
+    {
+        _transform = transform ?? throw new ArgumentNullException(nameof(transform));
+        Context = context ?? throw new ArgumentNullException(nameof(context));
+        if (timeBudget <= TimeSpan.Zero || timeBudget > MaxBudget)
+            throw new ArgumentOutOfRangeException(nameof(timeBudget), timeBudget, "The time budget must be positive and under 24 days.");
+        TimeBudget = timeBudget;
+        InitializeBudget = initializeBudget ?? (timeBudget > TimeSpan.FromSeconds(30) ? timeBudget : TimeSpan.FromSeconds(30));
+        if (InitializeBudget <= TimeSpan.Zero || InitializeBudget > MaxBudget)
+            throw new ArgumentOutOfRangeException(nameof(initializeBudget), initializeBudget, "The initialize budget must be positive and under 24 days.");
+        ArgumentOutOfRangeException.ThrowIfLessThan(maxOutputsPerChange, 1);
+        _maxOutputs = maxOutputsPerChange;
+
+        _thread = new Thread(WorkLoop) { IsBackground = true, Name = $"transform {context.WorkflowId}" };
+        _thread.Start();
+    }
+
+    /// <summary>What the transform is told about its workflow.</summary>
+    public TransformContext Context { get; }
+
+    /// <summary>The most time one change may take.</summary>
+    public TimeSpan TimeBudget { get; }
+
+    /// <summary>The most time <see cref="Initialize"/> may take.</summary>
+    public TimeSpan InitializeBudget { get; }
+
+    /// <summary>True once <see cref="Initialize"/> has succeeded.</summary>
+    public bool IsInitialized => _initialized;
+
+    /// <summary>True after an overrun: the runner no longer calls the transform.</summary>
+    public bool IsQuarantined => _quarantineReason is not null;
+
+    /// <summary>Why the runner is quarantined, or null.</summary>
+    public string? QuarantineReason => _quarantineReason;
+
+    /// <summary>Calls the transform's <see cref="ITransform.Initialize"/> within <see cref="InitializeBudget"/>; required before the first change.</summary>
+    /// <exception cref="TransformInitializationException">Initialize threw, overran (the runner is then quarantined), or the runner is quarantined.</exception>
+    public void Initialize()
+    {
+        var transform = Enter(initializing: true);
+        if (transform is null)
+            throw new TransformInitializationException(TransformFailureKind.Quarantined, _quarantineReason!);
+
+        var call = Post(() =>
+        {
+            try
+            {
+                transform.Initialize(Context);
+                return null;
+            }
+            catch (Exception e)
+            {
+                return Describe(e);
+            }
+        });
+        var started = Stopwatch.GetTimestamp();
+        if (!call.Wait(InitializeBudget))
+        {
+            var reason = Overrun("Initialize", InitializeBudget, Stopwatch.GetElapsedTime(started));
+            throw new TransformInitializationException(TransformFailureKind.Overran, reason);
+        }
+        Volatile.Write(ref _busy, 0);
+        if (call.Result is { } error)
+            throw new TransformInitializationException(TransformFailureKind.Threw, error);
+        _initialized = true;
+    }
+
+    /// <summary>Transforms one change within the time budget, waiting for the result.</summary>
+    public TransformResult Run(ChangeEvent change)
+    {
+        ArgumentNullException.ThrowIfNull(change);
+        if (Enter(initializing: false) is not { } transform) return QuarantinedResult();
+        var call = Post(() => Execute(transform, change));
+        var started = Stopwatch.GetTimestamp();
+        return call.Wait(TimeBudget) ? Completed(call) : Overran(started);
+    }
+
+    /// <summary>Transforms one change within the time budget without blocking the caller's thread.</summary>
+    public async Task<TransformResult> RunAsync(ChangeEvent change)
+    {
+        ArgumentNullException.ThrowIfNull(change);
+        if (Enter(initializing: false) is not { } transform) return QuarantinedResult();
+        var call = Post(() => Execute(transform, change));
+        var started = Stopwatch.GetTimestamp();
+        try
+        {
+            await call.WaitAsync(TimeBudget).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            return Overran(started);
+        }
+        return Completed(call);
+    }
+
+    /// <summary>
+    /// Stops the runner's thread (once any abandoned call has returned) and releases the transform,
+    /// and with it, when the runner owns it, the package version's load context.
+    /// </summary>
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) == 1) return;
+        _work.CompleteAdding();
+        // An abandoned call may never return: do not wait for it.
+        if (!IsQuarantined && Thread.CurrentThread != _thread)
+            _thread.Join(TimeSpan.FromSeconds(5));
+        _transform = null;
+        _owned?.Dispose();
+    }
+
+    /// <summary>Checks the runner can take a call and marks it busy; null when quarantined.</summary>
+    private ITransform? Enter(bool initializing)
+    {
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) == 1, this);
+        if (IsQuarantined) return null;
+        if (initializing && _initialized)
+            throw new InvalidOperationException("The transform is already initialized.");
+        if (!initializing && !_initialized)
+            throw new InvalidOperationException("Initialize must succeed before the first change is run.");
+        if (Interlocked.CompareExchange(ref _busy, 1, 0) != 0)
+            throw new InvalidOperationException("The runner is already running a call: a transform is never called concurrently.");
+        return _transform ?? throw new ObjectDisposedException(nameof(TransformRunner));
+    }
+
+    private Task<T> Post<T>(Func<T> body)
+    {
+        var completion = new TaskCompletionSource<T>(TaskCreationOptions.RunContinuationsAsynchronously);
+        _work.Add(() => completion.SetResult(body()));
+        return completion.Task;
+    }
+
+    private TransformResult Completed(Task<TransformResult> call)
+    {
+        Volatile.Write(ref _busy, 0);
+        return call.Result;
+    }
+
+    private TransformResult Overran(long started)
+    {
+        var elapsed = Stopwatch.GetElapsedTime(started);
+        return new TransformResult.Failed(TransformFailureKind.Overran, Overrun("Transform", TimeBudget, elapsed), elapsed);
+    }
+
+    private string Overrun(string call, TimeSpan budget, TimeSpan elapsed)
+    {
+        // The runner stays busy for good: the abandoned call still runs on its thread.
+        var reason = $"{call} did not finish within its time budget of {budget.TotalMilliseconds:0} ms (waited {elapsed.TotalMilliseconds:0} ms). " +
+                     "The call was abandoned, as a .NET thread cannot be aborted, and the runner is quarantined: " +
+                     "no further change is run until the workflow restarts with a new runner.";
+        _quarantineReason ??= reason;
+        return reason;
+    }
+
+    private TransformResult QuarantinedResult() =>
+        new TransformResult.Failed(TransformFailureKind.Quarantined, $"The transform is quarantined and was not called. {_quarantineReason}", TimeSpan.Zero);
+
+    private TransformResult Execute(ITransform transform, ChangeEvent change)
+    {
+        var started = Stopwatch.GetTimestamp();
+        try
+        {
+            var produced = transform.Transform(change, Context);
+            if (produced is null)
+                return Invalid("Transform returned null; return an empty sequence to drop a change.");
+            var outputs = new List<OutputRecord>();
+            foreach (var record in produced)
+            {
+                var index = outputs.Count;
+                if (index == _maxOutputs)
+                    return Invalid($"Transform produced more than {_maxOutputs} records for one change.");
+                if (record is null)
+                    return Invalid($"Output record {index} is null.");
+                if (string.IsNullOrWhiteSpace(record.Type))
+                    return Invalid($"Output record {index} has an empty type.");
+                if (string.IsNullOrWhiteSpace(record.Key))
+                    return Invalid($"Output record {index} (type '{record.Type}') has an empty key.");
+                if (record.Payload is null)
+                    return Invalid($"Output record {index} (type '{record.Type}', key '{record.Key}') has a null payload.");
+                JsonNode copy;
+                try
+                {
+                    copy = JsonNode.Parse(record.Payload.ToJsonString())!;
+                }
+                catch (Exception e)
+                {
+                    return Invalid($"The payload of output record {index} (type '{record.Type}', key '{record.Key}') cannot be serialized: {Describe(e)}");
+                }
+                outputs.Add(new OutputRecord(record.Type, record.Key, copy));
+            }
+            return new TransformResult.Ok(outputs, Stopwatch.GetElapsedTime(started));
+        }
+        catch (Exception e)
+        {
+            return new TransformResult.Failed(TransformFailureKind.Threw, Describe(e), Stopwatch.GetElapsedTime(started), e.GetType().FullName);
+        }
+
+        TransformResult Invalid(string reason) =>
+            new TransformResult.Failed(TransformFailureKind.InvalidOutput, reason, Stopwatch.GetElapsedTime(started));
+    }
+
+    /// <summary>Exception type and message (inner ones too) and the top frames of the transform's own stack.</summary>
+    internal static string Describe(Exception e)
+    {
+        var text = new StringBuilder();
+        text.Append(e.GetType().FullName).Append(": ").Append(e.Message);
+        var depth = 0;
+        for (var inner = e.InnerException; inner is not null && depth < 3; inner = inner.InnerException, depth++)
+            text.Append(" ---> ").Append(inner.GetType().FullName).Append(": ").Append(inner.Message);
+        var frames = (e.StackTrace ?? "")
+            .Split('\n')
+            .Select(line => line.Trim())
+            .Where(line => line.StartsWith("at ", StringComparison.Ordinal)
+                           && !line.StartsWith("at RetailStreaming.TransformHost.TransformRunner.", StringComparison.Ordinal))
+            .Take(MaxStackFrames);
+        foreach (var frame in frames)
+            text.Append("\n   ").Append(frame);
+        return text.ToString();
+    }
+
+    private void WorkLoop()
+    {
+        while (_work.TryTake(out var item, Timeout.Infinite))
+        {
+            try
+            {
+                item();
+            }
+            catch (Exception)
+            {
+                // Every item reports its own outcome; nothing may escape and end the process.
+            }
+            item = null;
+        }
+    }
+}
