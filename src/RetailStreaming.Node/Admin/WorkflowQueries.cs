@@ -1,0 +1,61 @@
+using Akka.Actor;
+using Akka.Hosting;
+using RetailStreaming.Store;
+using RetailStreaming.Workflows.Hosting;
+using RetailStreaming.Workflows.Protocol;
+
+namespace RetailStreaming.Node.Admin;
+
+/// <summary>
+/// Answers for the whole cluster, not for the node asked: the list of workflows comes from the
+/// platform store's registry, and each workflow's live status from its entity through the
+/// shard region, wherever in the cluster it runs.
+/// </summary>
+public sealed class WorkflowQueries(IWorkflowRegistry registry, IRequiredActor<WorkflowRegion> region)
+{
+    private static readonly TimeSpan AskTimeout = TimeSpan.FromSeconds(5);
+
+    /// <summary>The status of every workflow (of one client when <paramref name="clientId"/> is set).</summary>
+    public async Task<IReadOnlyList<WorkflowView>> ListAsync(string? clientId, CancellationToken ct)
+    {
+        var entries = await registry.ListAsync(clientId, ct);
+        var shardRegion = await region.GetAsync(ct);
+        var views = await Task.WhenAll(entries.Select(e => StatusAsync(shardRegion, e, ct)));
+        return views;
+    }
+
+    /// <summary>One workflow's status, or null when there is no such workflow (or it is another client's).</summary>
+    public async Task<WorkflowView?> GetAsync(string workflowId, string? clientId, CancellationToken ct)
+    {
+        var entry = (await registry.ListAsync(clientId, ct)).FirstOrDefault(e => e.WorkflowId == workflowId);
+        if (entry is null) return null;
+        return await StatusAsync(await region.GetAsync(ct), entry, ct);
+    }
+
+    /// <summary>Applies a definition through the workflow's entity.</summary>
+    public async Task<object> ApplyAsync(string workflowId, string yaml, string fileName, CancellationToken ct) =>
+        await (await region.GetAsync(ct)).Ask<object>(
+            new WorkflowCommands.ApplyDefinition(workflowId, yaml, fileName), TimeSpan.FromSeconds(60), ct);
+
+    private static async Task<WorkflowView> StatusAsync(IActorRef shardRegion, WorkflowEntry entry, CancellationToken ct)
+    {
+        try
+        {
+            var status = await shardRegion.Ask<WorkflowStatus>(new WorkflowCommands.GetStatus(entry.WorkflowId), AskTimeout, ct);
+            return new WorkflowView(entry.WorkflowId, entry.ClientId, entry.CreatedAt, status, null);
+        }
+        catch (Exception e) when (e is AskTimeoutException or TaskCanceledException)
+        {
+            return new WorkflowView(entry.WorkflowId, entry.ClientId, entry.CreatedAt, null,
+                $"no answer from the workflow within {AskTimeout.TotalSeconds:0}s");
+        }
+    }
+}
+
+/// <summary>A workflow as the admin API shows it.</summary>
+/// <param name="WorkflowId">The workflow id.</param>
+/// <param name="ClientId">The client owning it.</param>
+/// <param name="CreatedAt">When it was first applied.</param>
+/// <param name="Status">Its live status, or null when its entity did not answer.</param>
+/// <param name="Problem">Why there is no status.</param>
+public sealed record WorkflowView(string WorkflowId, string ClientId, DateTimeOffset CreatedAt, WorkflowStatus? Status, string? Problem);

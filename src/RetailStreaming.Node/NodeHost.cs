@@ -1,0 +1,202 @@
+using Akka.Cluster.Hosting;
+using Akka.Hosting;
+using Akka.Logger.Serilog;
+using Akka.Remote.Hosting;
+using Microsoft.Data.Sqlite;
+using RetailStreaming.Node.Admin;
+using RetailStreaming.Store;
+using RetailStreaming.Store.Sqlite;
+using RetailStreaming.Workflows;
+using RetailStreaming.Workflows.Hosting;
+using Serilog;
+using Serilog.Events;
+using Serilog.Formatting.Compact;
+
+namespace RetailStreaming.Node;
+
+/// <summary>Builds a node: configuration, logs, the platform store, the actor system and the admin API.</summary>
+public static class NodeHost
+{
+    /// <summary>The actor system's name (part of every node address).</summary>
+    public const string ActorSystemName = "retailstreaming";
+
+    /// <summary>
+    /// Reads the configuration: cluster-config/&lt;environment&gt;.json (environment from
+    /// <c>--env</c> or RS_ENVIRONMENT, default local), then environment variables, then the
+    /// command line.
+    /// </summary>
+    public static NodeOptions ReadOptions(string[] args, out IConfiguration configuration)
+    {
+        var env = ArgValue(args, "--env") ?? Environment.GetEnvironmentVariable("RS_ENVIRONMENT") ?? "local";
+        var configDir = Path.Combine(AppContext.BaseDirectory, "cluster-config");
+        var file = Path.Combine(configDir, $"{env}.json");
+        if (!File.Exists(file))
+            throw new FileNotFoundException(
+                $"No configuration for environment '{env}': {file} does not exist. Environments: " +
+                string.Join(", ", Directory.Exists(configDir) ? Directory.GetFiles(configDir, "*.json").Select(Path.GetFileNameWithoutExtension) : []));
+        configuration = new ConfigurationBuilder()
+            .AddJsonFile(file, optional: false)
+            .AddEnvironmentVariables()
+            .AddCommandLine(args.Where(a => a.StartsWith("--RetailStreaming:", StringComparison.Ordinal)).ToArray())
+            .Build();
+        var options = new NodeOptions();
+        configuration.GetSection("RetailStreaming").Bind(options);
+        return options;
+    }
+
+    /// <summary>Configures Serilog from the options.</summary>
+    public static void ConfigureLogging(NodeOptions options)
+    {
+        var level = Enum.TryParse<LogEventLevel>(options.Logging.MinimumLevel, true, out var l) ? l : LogEventLevel.Information;
+        var config = new LoggerConfiguration()
+            .MinimumLevel.Is(level)
+            .MinimumLevel.Override("Microsoft", LogEventLevel.Warning)
+            .MinimumLevel.Override("System", LogEventLevel.Warning)
+            .Enrich.FromLogContext();
+        config = options.Logging.Json
+            ? config.WriteTo.Console(new CompactJsonFormatter())
+            : config.WriteTo.Console(outputTemplate:
+                "[{Timestamp:HH:mm:ss} {Level:u3}]{WorkflowPrefix} {Message:lj}{NewLine}{Exception}")
+                .Enrich.With<WorkflowPrefixEnricher>();
+        Log.Logger = config.CreateLogger();
+    }
+
+    /// <summary>Builds the node's web application (admin API + actor system), ready to run.</summary>
+    public static async Task<WebApplication> BuildAsync(NodeOptions options, Action<WebApplicationBuilder>? configure = null)
+    {
+        Directory.CreateDirectory(options.DataDirectory);
+        UseWriteAheadLog(options.JournalConnectionString);
+
+        var store = new SqlitePlatformStore(options.StoreConnectionString);
+        await store.InitializeAsync();
+
+        var builder = WebApplication.CreateBuilder(new WebApplicationOptions
+        {
+            ContentRootPath = AppContext.BaseDirectory,
+            Args = [],
+        });
+        builder.Logging.ClearProviders();
+        builder.Services.AddSerilog();
+        builder.WebHost.UseUrls(options.Admin.Url);
+        builder.Services.AddSingleton(options);
+        builder.Services.AddSingleton<PlatformStore>(store);
+        builder.Services.AddSingleton<IDeadLetterStore>(store.DeadLetters);
+        builder.Services.AddSingleton<IWorkflowRegistry>(store.Workflows);
+        builder.Services.AddSingleton<ITokenStore>(store.Tokens);
+        builder.Services.AddSingleton<IWorkflowConnectors>(_ =>
+            new DefaultWorkflowConnectors(options.PackageDirectory, options.PackageCacheDirectory));
+        builder.Services.AddSingleton<WorkflowQueries>();
+
+        builder.Services.AddAkka(ActorSystemName, (akka, services) =>
+        {
+            akka.AddHocon(PersistenceHocon(options), HoconAddMode.Prepend)
+                .AddHocon(Akka.Persistence.Sql.SqlPersistence.DefaultConfiguration, HoconAddMode.Append)
+                .ConfigureLoggers(loggers =>
+                {
+                    loggers.ClearLoggers();
+                    loggers.AddLogger<SerilogLogger>();
+                })
+                .WithRemoting(new RemoteOptions
+                {
+                    HostName = options.Node.Hostname,
+                    Port = options.Node.Port,
+                    PublicHostName = options.Node.Hostname == "0.0.0.0" ? System.Net.Dns.GetHostName() : options.Node.Hostname,
+                })
+                .WithClustering(new ClusterOptions
+                {
+                    SeedNodes = options.Node.SeedNodes.ToArray(),
+                    Roles = options.Node.Roles.ToArray(),
+                })
+                .AddWorkflows(sp => new WorkflowDependencies(
+                    sp.GetRequiredService<IWorkflowConnectors>(),
+                    sp.GetRequiredService<IDeadLetterStore>(),
+                    sp.GetRequiredService<IWorkflowRegistry>(),
+                    options.Workflows,
+                    $"{options.Node.Hostname}:{options.Node.Port}"), services)
+                .WithActors((system, _) =>
+                {
+                    // No seed nodes: this node forms its own one-node cluster.
+                    if (options.Node.SeedNodes.Count == 0)
+                    {
+                        var cluster = Akka.Cluster.Cluster.Get(system);
+                        cluster.Join(cluster.SelfAddress);
+                    }
+                });
+        });
+
+        configure?.Invoke(builder);
+        var app = builder.Build();
+        app.MapAdminApi();
+        app.Lifetime.ApplicationStopped.Register(store.Dispose);
+        return app;
+    }
+
+    /// <summary>
+    /// Akka.Persistence.Sql on SQLite by default (Microsoft.Data.Sqlite through linq2db's
+    /// SQLite.MS provider); the PostgreSQL issue adds the cluster provider.
+    /// </summary>
+    private static string PersistenceHocon(NodeOptions options)
+    {
+        if (!string.Equals(options.Persistence.Provider, "sqlite", StringComparison.OrdinalIgnoreCase))
+            throw new NotSupportedException(
+                $"RetailStreaming:Persistence:Provider '{options.Persistence.Provider}' is not supported yet; use 'sqlite'.");
+        var cs = options.JournalConnectionString.Replace("\\", "\\\\").Replace("\"", "\\\"");
+        return $$"""
+            akka.persistence {
+              journal {
+                plugin = "akka.persistence.journal.sql"
+                sql {
+                  class = "Akka.Persistence.Sql.Journal.SqlWriteJournal, Akka.Persistence.Sql"
+                  connection-string = "{{cs}}"
+                  provider-name = "SQLite.MS"
+                  auto-initialize = true
+                }
+              }
+              snapshot-store {
+                plugin = "akka.persistence.snapshot-store.sql"
+                sql {
+                  class = "Akka.Persistence.Sql.Snapshot.SqlSnapshotStore, Akka.Persistence.Sql"
+                  connection-string = "{{cs}}"
+                  provider-name = "SQLite.MS"
+                  auto-initialize = true
+                }
+              }
+            }
+            """;
+    }
+
+    /// <summary>The journal file in WAL mode: readers never block the writer (a setting kept in the file).</summary>
+    private static void UseWriteAheadLog(string connectionString)
+    {
+        var csb = new SqliteConnectionStringBuilder(connectionString);
+        if (!string.IsNullOrEmpty(csb.DataSource) && csb.DataSource != ":memory:")
+            Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(csb.DataSource))!);
+        using var connection = new SqliteConnection(connectionString);
+        connection.Open();
+        using var cmd = connection.CreateCommand();
+        cmd.CommandText = "PRAGMA journal_mode=WAL;";
+        cmd.ExecuteNonQuery();
+    }
+
+    internal static string? ArgValue(string[] args, string name)
+    {
+        for (var i = 0; i < args.Length; i++)
+        {
+            if (args[i] == name && i + 1 < args.Length) return args[i + 1];
+            if (args[i].StartsWith(name + "=", StringComparison.Ordinal)) return args[i][(name.Length + 1)..];
+        }
+        return null;
+    }
+}
+
+/// <summary>Adds " [workflow-id]" to text log lines that carry a WorkflowId.</summary>
+internal sealed class WorkflowPrefixEnricher : Serilog.Core.ILogEventEnricher
+{
+    public void Enrich(LogEvent logEvent, Serilog.Core.ILogEventPropertyFactory factory)
+    {
+        var prefix = logEvent.Properties.TryGetValue("WorkflowId", out var id) && id is ScalarValue { Value: string s }
+            ? $" [{s}]"
+            : "";
+        logEvent.AddPropertyIfAbsent(factory.CreateProperty("WorkflowPrefix", prefix));
+    }
+}

@@ -1,0 +1,146 @@
+using Akka.Actor;
+using Akka.Event;
+using Akka.Streams;
+using RetailStreaming.Connectors;
+using RetailStreaming.Transforms;
+using static RetailStreaming.Workflows.StreamProtocol;
+
+namespace RetailStreaming.Workflows.Capture;
+
+/// <summary>
+/// Reads changes from the source connector in commit order and offers them to the workflow's
+/// stream through its <c>Source.Queue</c>, awaiting each offer: when the stream backpressures
+/// (a slow endpoint), the capture stops reading. Owns (and disposes) its connector.
+/// </summary>
+/// <remarks>
+/// Handlers are asynchronous and the mailbox waits for each, so the connector is never called
+/// concurrently (a read, a confirm and a lag query never overlap). Any connector exception
+/// fails this actor; the workflow then rebuilds the whole graph from its checkpoint.
+/// </remarks>
+internal sealed class CaptureActor : ReceiveActor, IWithTimers
+{
+    private sealed record ReadNext
+    {
+        public static ReadNext Instance { get; } = new();
+    }
+
+    private readonly IChangeSource _source;
+    private readonly int _generation;
+    private readonly int _batchSize;
+    private readonly TimeSpan _pollInterval;
+    private readonly TimeSpan _lagInterval;
+    private readonly IActorRef _workflow;
+    private readonly ILoggingAdapter _log;
+    private readonly CancellationTokenSource _stopping = new();
+    private ISourceQueueWithComplete<ChangeEvent>? _queue;
+    private SourcePosition _position;
+    private bool _stopRequested;
+    private bool _completed;
+    private DateTime _lastLagCheck = DateTime.MinValue;
+
+    public CaptureActor(IChangeSource source, int generation, int batchSize, TimeSpan pollInterval, TimeSpan lagInterval, IActorRef workflow, ILoggingAdapter log)
+    {
+        _source = source;
+        _generation = generation;
+        _batchSize = batchSize;
+        _pollInterval = pollInterval;
+        _lagInterval = lagInterval;
+        _workflow = workflow;
+        _log = log;
+
+        ReceiveAsync<StartCapture>(async start =>
+        {
+            _queue = start.Queue;
+            _position = start.From;
+            await _source.PrepareAsync(_stopping.Token);
+            _log.Info("Capture prepared; reading after {Position}", _position);
+            _workflow.Tell(new CaptureStarted(_generation));
+            Self.Tell(ReadNext.Instance);
+        });
+
+        ReceiveAsync<ReadNext>(_ => ReadAndOfferAsync());
+
+        ReceiveAsync<ConfirmCheckpoint>(async confirm =>
+        {
+            // Only persisted checkpoints arrive here (DESIGN.md invariant 1).
+            await _source.ConfirmAsync(confirm.Checkpoint, _stopping.Token);
+        });
+
+        Receive<StopCapture>(_ =>
+        {
+            _stopRequested = true;
+            Timers.CancelAll();
+            Complete();
+        });
+    }
+
+    public ITimerScheduler Timers { get; set; } = null!;
+
+    private async Task ReadAndOfferAsync()
+    {
+        if (_stopRequested || _queue is null) return;
+        var batch = await _source.ReadAsync(_position, _batchSize, _stopping.Token);
+        await ReportLagIfDueAsync();
+        if (batch.Count == 0)
+        {
+            Timers.StartSingleTimer("poll", ReadNext.Instance, _pollInterval);
+            return;
+        }
+
+        // Report before offering, so the workflow counts them in flight before any can be done.
+        _workflow.Tell(new Captured(_generation, batch.Count, batch[^1].Position));
+        foreach (var change in batch)
+        {
+            if (change.Position <= _position)
+                throw new InvalidOperationException(
+                    $"The source returned position {change.Position} after {_position}: positions must increase.");
+            var result = await _queue.OfferAsync(change);
+            switch (result)
+            {
+                case QueueOfferResult.Enqueued:
+                    _position = change.Position;
+                    break;
+                case QueueOfferResult.Failure f:
+                    throw new InvalidOperationException("The workflow stream failed while capture offered a change.", f.Cause);
+                default:
+                    if (_stopRequested) return;
+                    throw new InvalidOperationException($"The workflow stream refused a change ({result.GetType().Name}).");
+            }
+        }
+
+        if (_stopRequested) Complete();
+        else if (batch.Count >= _batchSize) Self.Tell(ReadNext.Instance);
+        else Timers.StartSingleTimer("poll", ReadNext.Instance, _pollInterval);
+    }
+
+    private async Task ReportLagIfDueAsync()
+    {
+        if (DateTime.UtcNow - _lastLagCheck < _lagInterval) return;
+        _lastLagCheck = DateTime.UtcNow;
+        var lag = await _source.GetLagAsync(_position, _stopping.Token);
+        _workflow.Tell(new SourceLagReport(_generation, lag.PendingChanges, lag.PendingBytes, lag.OldestPendingAge));
+    }
+
+    private void Complete()
+    {
+        if (_completed || _queue is null) return;
+        _completed = true;
+        // Completing the queue lets every offered change flow to the endpoint; the delivery
+        // actor reports the drain once the last batch is done.
+        _queue.Complete();
+    }
+
+    protected override void PostStop()
+    {
+        _stopping.Cancel();
+        try
+        {
+            _source.DisposeAsync().AsTask().Wait(TimeSpan.FromSeconds(10));
+        }
+        catch (Exception e)
+        {
+            _log.Warning(e, "Closing the source connector failed");
+        }
+        _stopping.Dispose();
+    }
+}

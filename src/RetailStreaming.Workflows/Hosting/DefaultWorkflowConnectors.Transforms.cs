@@ -1,0 +1,49 @@
+using RetailStreaming.Definitions;
+using RetailStreaming.TransformHost;
+using RetailStreaming.Transforms;
+
+namespace RetailStreaming.Workflows.Hosting;
+
+public sealed partial class DefaultWorkflowConnectors
+{
+    private TransformLoader _loader = null!;
+
+    private void InitializeTransforms(string packageDirectory, string cacheDirectory) =>
+        _loader = new TransformLoader(new TransformPackageStore(packageDirectory, cacheDirectory));
+
+    /// <inheritdoc />
+    public IWorkflowTransform CreateTransform(WorkflowDefinition definition, ITransformLogger logger)
+    {
+        var t = definition.Transform;
+        var loaded = _loader.Load(t.Package, t.Version, t.Type);
+        var context = new TransformContext(definition.Id, definition.Client, t.Version, t.Settings, logger);
+        var runner = new TransformRunner(loaded, context, t.TimeBudget);
+        try
+        {
+            runner.Initialize();
+        }
+        catch
+        {
+            runner.Dispose();
+            throw;
+        }
+        return new RunnerTransform(runner, t.Version);
+    }
+
+    /// <summary>The transform host's runner as the transform actor sees it.</summary>
+    private sealed class RunnerTransform(TransformRunner runner, string version) : IWorkflowTransform
+    {
+        public string Version => version;
+
+        public async Task<TransformOutcome> RunAsync(ChangeEvent change, CancellationToken cancellationToken) =>
+            await runner.RunAsync(change) switch
+            {
+                TransformResult.Ok ok => TransformOutcome.Ok(ok.Outputs),
+                TransformResult.Failed f => TransformOutcome.Failed(
+                    $"{f.Kind}: {f.Reason}", overran: f.Kind is TransformFailureKind.Overran or TransformFailureKind.Quarantined),
+                var other => TransformOutcome.Failed($"unexpected transform result {other.GetType().Name}"),
+            };
+
+        public void Dispose() => runner.Dispose();
+    }
+}

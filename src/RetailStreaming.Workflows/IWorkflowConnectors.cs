@@ -1,0 +1,45 @@
+using RetailStreaming.Connectors;
+using RetailStreaming.Definitions;
+using RetailStreaming.Transforms;
+
+namespace RetailStreaming.Workflows;
+
+/// <summary>
+/// Creates what a workflow's children run: the source and sink connectors and the transform.
+/// The actors depend on this small interface, not on concrete connectors, so tests can give them
+/// fakes and later issues add connector kinds without touching the actors.
+/// </summary>
+public interface IWorkflowConnectors
+{
+    /// <summary>The capture connector for the definition's source.</summary>
+    IChangeSource CreateSource(WorkflowDefinition definition);
+
+    /// <summary>The delivery connector for the definition's delivery.</summary>
+    IDeliverySink CreateSink(WorkflowDefinition definition, IDeliveryObserver observer);
+
+    /// <summary>The definition's transform, initialized with its settings.</summary>
+    IWorkflowTransform CreateTransform(WorkflowDefinition definition, ITransformLogger logger);
+}
+
+/// <summary>A transform as the transform actor runs it: one change at a time, within a time budget.</summary>
+public interface IWorkflowTransform : IDisposable
+{
+    /// <summary>The version that runs (recorded with each dead letter).</summary>
+    string Version { get; }
+
+    /// <summary>Runs the transform on one change; never throws for the transform's own faults.</summary>
+    Task<TransformOutcome> RunAsync(ChangeEvent change, CancellationToken cancellationToken);
+}
+
+/// <summary>What a transform made of one change.</summary>
+/// <param name="Outputs">The records, when it succeeded.</param>
+/// <param name="Error">Why it failed, when it did.</param>
+/// <param name="Overran">True when it overran its time budget (the workflow is then quarantined).</param>
+public sealed record TransformOutcome(IReadOnlyList<OutputRecord>? Outputs, string? Error, bool Overran)
+{
+    /// <summary>A success.</summary>
+    public static TransformOutcome Ok(IReadOnlyList<OutputRecord> outputs) => new(outputs, null, false);
+
+    /// <summary>A failure that dead-letters the change.</summary>
+    public static TransformOutcome Failed(string error, bool overran = false) => new(null, error, overran);
+}

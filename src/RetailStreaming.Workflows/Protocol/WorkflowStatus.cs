@@ -1,0 +1,45 @@
+namespace RetailStreaming.Workflows.Protocol;
+
+/// <summary>Where a workflow is in its life.</summary>
+public static class WorkflowRunState
+{
+    /// <summary>No definition applied yet.</summary>
+    public const string Idle = "idle";
+    /// <summary>Recovering or preparing the source.</summary>
+    public const string Starting = "starting";
+    /// <summary>The stream runs.</summary>
+    public const string Running = "running";
+    /// <summary>The stream failed and will be rebuilt from the checkpoint after a backoff.</summary>
+    public const string Restarting = "restarting";
+    /// <summary>Draining before a hand-off, a stop or a definition switch.</summary>
+    public const string Draining = "draining";
+    /// <summary>The transform overran its time budget: the stream is stopped until a new definition is applied.</summary>
+    public const string Quarantined = "quarantined";
+}
+
+/// <summary>A workflow's status and figures, as its actor sees them now.</summary>
+public sealed record WorkflowStatus(
+    string WorkflowId,
+    string? ClientId,
+    int DefinitionVersion,
+    string? TransformPackage,
+    string? TransformVersion,
+    string State,
+    string? LastError,
+    DateTimeOffset? LastErrorAt,
+    string Checkpoint,
+    string DeliveredPosition,
+    long CapturedChanges,
+    long DeliveredChanges,
+    long DeliveredRecords,
+    long DeadLetters,
+    long Retries,
+    int Restarts,
+    long InFlight,
+    long MaxInFlight,
+    long InFlightBound,
+    long? SourcePendingChanges,
+    double? SourceLagSeconds,
+    double? LastCommitToDeliveryMs,
+    DateTimeOffset? LastDeliveryAt,
+    string Node) : IWithWorkflowId, IRetailStreamingMessage;

@@ -1,0 +1,49 @@
+using Akka.Streams;
+using RetailStreaming.Transforms;
+
+namespace RetailStreaming.Workflows;
+
+/// <summary>
+/// Messages between a workflow actor, its children and its stream. Local only (never persisted
+/// nor sent to another node), so they need no serializer binding. Every message from a child
+/// carries the generation of the stream it belongs to; the workflow ignores stale generations.
+/// </summary>
+internal static class StreamProtocol
+{
+    // capture
+    public sealed record StartCapture(ISourceQueueWithComplete<ChangeEvent> Queue, SourcePosition From);
+    public sealed record StopCapture;
+    public sealed record ConfirmCheckpoint(SourcePosition Checkpoint);
+    public sealed record CaptureStarted(int Generation);
+    public sealed record Captured(int Generation, int Count, SourcePosition Last);
+    public sealed record SourceLagReport(int Generation, long? PendingChanges, long? PendingBytes, TimeSpan? OldestPendingAge);
+
+    // transform
+    public sealed record TransformChange(ChangeEvent Change);
+    public sealed record TransformQuarantined(int Generation, string Reason);
+
+    // delivery
+    public sealed record StreamInit;
+    public sealed record Ack
+    {
+        public static Ack Instance { get; } = new();
+    }
+    public sealed record StreamCompleted(int Generation);
+    public sealed record StreamFailed(int Generation, Exception Cause);
+    public sealed record BatchDone(
+        int Generation,
+        SourcePosition Last,
+        int Changes,
+        int Records,
+        int DeadLettered,
+        DateTimeOffset LastCommitTime);
+    public sealed record DeliveryRetrying(int Generation, int Attempt, TimeSpan Delay, string Reason);
+    public sealed record DeliveryDrained(int Generation);
+}
+
+/// <summary>One change after the transform: its records, or none when it was dead-lettered or dropped.</summary>
+/// <param name="Change">The change.</param>
+/// <param name="Outputs">The records to deliver (possibly none).</param>
+/// <param name="DeadLettered">True when the transform rejected it and it is in the dead-letter store.</param>
+/// <param name="TransformVersion">The transform version that ran.</param>
+public sealed record TransformedChange(ChangeEvent Change, IReadOnlyList<OutputRecord> Outputs, bool DeadLettered, string TransformVersion);

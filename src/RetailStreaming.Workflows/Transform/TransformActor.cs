@@ -1,0 +1,66 @@
+using Akka.Actor;
+using Akka.Event;
+using RetailStreaming.Store;
+using DeadLetter = RetailStreaming.Store.DeadLetter;
+using RetailStreaming.Transforms;
+using static RetailStreaming.Workflows.StreamProtocol;
+
+namespace RetailStreaming.Workflows.Transform;
+
+/// <summary>
+/// Hosts the workflow's transform. The stream asks it for each change (<c>SelectAsync</c>, one at
+/// a time, so output order is source order). A change the transform rejects, or on which it
+/// overruns its time budget, is stored in the dead-letter store with its input, the transform
+/// version and the error before the answer goes back, so it is never lost and never loops.
+/// </summary>
+internal sealed class TransformActor : ReceiveActor
+{
+    private readonly IWorkflowTransform _transform;
+    private readonly IDeadLetterStore _deadLetters;
+    private readonly string _workflowId;
+    private readonly string _clientId;
+    private readonly int _generation;
+    private readonly IActorRef _workflow;
+    private readonly ILoggingAdapter _log;
+    private readonly CancellationTokenSource _stopping = new();
+
+    public TransformActor(IWorkflowTransform transform, IDeadLetterStore deadLetters, string workflowId, string clientId, int generation, IActorRef workflow, ILoggingAdapter log)
+    {
+        _transform = transform;
+        _deadLetters = deadLetters;
+        _workflowId = workflowId;
+        _clientId = clientId;
+        _generation = generation;
+        _workflow = workflow;
+        _log = log;
+
+        ReceiveAsync<TransformChange>(async msg =>
+        {
+            var replyTo = Sender;
+            var change = msg.Change;
+            var outcome = await _transform.RunAsync(change, _stopping.Token);
+            if (outcome.Outputs is { } outputs)
+            {
+                replyTo.Tell(new TransformedChange(change, outputs, false, _transform.Version));
+                return;
+            }
+
+            var reason = outcome.Error ?? "the transform failed without a reason";
+            _log.Warning("Transform rejected change at {Position} ({Table} {Operation}); dead-lettered: {Reason}",
+                change.Position, change.Table, change.Operation, reason);
+            await _deadLetters.AddAsync(new DeadLetter(
+                0, _workflowId, _clientId, "transform", change.Position.Value, null, _transform.Version,
+                reason, ChangeEventJson.Serialize(change), null, DateTimeOffset.UtcNow), _stopping.Token);
+            replyTo.Tell(new TransformedChange(change, [], true, _transform.Version));
+            if (outcome.Overran)
+                _workflow.Tell(new TransformQuarantined(_generation, reason));
+        });
+    }
+
+    protected override void PostStop()
+    {
+        _stopping.Cancel();
+        _transform.Dispose();
+        _stopping.Dispose();
+    }
+}

@@ -1,0 +1,569 @@
+using Akka.Actor;
+using Akka.Event;
+using Akka.Persistence;
+using Akka.Streams;
+using Akka.Streams.Dsl;
+using RetailStreaming.Connectors;
+using RetailStreaming.Definitions;
+using RetailStreaming.Store;
+using RetailStreaming.Transforms;
+using RetailStreaming.Workflows.Capture;
+using RetailStreaming.Workflows.Delivery;
+using RetailStreaming.Workflows.Protocol;
+using RetailStreaming.Workflows.Transform;
+using static RetailStreaming.Workflows.StreamProtocol;
+
+namespace RetailStreaming.Workflows;
+
+/// <summary>What a workflow actor needs from its node.</summary>
+/// <param name="Connectors">Creates the source, the sink and the transform.</param>
+/// <param name="DeadLetters">The platform's dead-letter store.</param>
+/// <param name="Registry">The platform's workflow registry.</param>
+/// <param name="Settings">Platform-wide workflow settings.</param>
+/// <param name="NodeName">This node's address, shown in status.</param>
+public sealed record WorkflowDependencies(
+    IWorkflowConnectors Connectors,
+    IDeadLetterStore DeadLetters,
+    IWorkflowRegistry Registry,
+    WorkflowSettings Settings,
+    string NodeName);
+
+/// <summary>
+/// One client workflow: a sharded, persistent actor (entity id = workflow id) whose journal holds
+/// its definition versions and its checkpoints. After recovery it creates its capture, transform
+/// and delivery children and joins them with a backpressured stream; when anything in that graph
+/// fails, the whole graph is torn down and rebuilt from the checkpoint after a backoff. A failure
+/// stays inside this workflow: it never stops, slows or restarts another.
+/// </summary>
+public sealed class WorkflowActor : ReceivePersistentActor, IWithTimers
+{
+    private sealed record PersistCheckpointTick
+    {
+        public static PersistCheckpointTick Instance { get; } = new();
+    }
+    private sealed record Rebuild(int AfterGeneration);
+    private sealed record DrainTimedOut(int Generation);
+    private sealed record PendingSwitch(WorkflowDefinition Definition, string FileName, IActorRef ReplyTo);
+
+    private readonly string _workflowId;
+    private readonly WorkflowDependencies _deps;
+    private ILoggingAdapter _log;
+    private WorkflowState _state;
+    private WorkflowDefinition? _definition;
+    private ActorMaterializer? _materializer;
+
+    // The running graph (one generation at a time).
+    private int _generation;
+    private bool _running;
+    private bool _draining;
+    private UniqueKillSwitch? _killSwitch;
+    private IActorRef? _capture;
+    private IActorRef? _transform;
+    private IActorRef? _delivery;
+    private Exception? _lastChildFailure;
+
+    // What is delivered but maybe not yet persisted.
+    private SourcePosition _delivered;
+    private long _deliveredChanges;
+    private long _deliveredRecords;
+    private long _deadLetters;
+    private int _unpersistedChanges;
+    private bool _persistingCheckpoint;
+
+    // Figures for status.
+    private string _runState = WorkflowRunState.Starting;
+    private string? _lastError;
+    private DateTimeOffset? _lastErrorAt;
+    private long _captured;
+    private long _inFlight;
+    private long _maxInFlight;
+    private long _retries;
+    private int _restarts;
+    private int _consecutiveFailures;
+    private SourceLagReport? _lag;
+    private double? _lastLatencyMs;
+    private DateTimeOffset? _lastDeliveryAt;
+
+    // What to do once a drain is over.
+    private bool _stopAfterDrain;
+    private PendingSwitch? _pendingSwitch;
+
+    /// <summary>Props for a workflow entity.</summary>
+    public static Props Props(string workflowId, WorkflowDependencies deps) =>
+        Akka.Actor.Props.Create(() => new WorkflowActor(workflowId, deps));
+
+    /// <summary>Creates the actor for <paramref name="workflowId"/>.</summary>
+    public WorkflowActor(string workflowId, WorkflowDependencies deps)
+    {
+        _workflowId = workflowId;
+        _deps = deps;
+        _state = WorkflowState.Empty(workflowId);
+        _delivered = SourcePosition.Start;
+        _log = Context.GetLogger().WithContext("WorkflowId", workflowId);
+
+        Recover<SnapshotOffer>(offer =>
+        {
+            if (offer.Snapshot is WorkflowState s) _state = s;
+        });
+        Recover<WorkflowEvents.DefinitionApplied>(e => _state = _state.Apply(e));
+        Recover<WorkflowEvents.CheckpointAdvanced>(e => _state = _state.Apply(e));
+
+        Command<WorkflowCommands.ApplyDefinition>(HandleApply);
+        Command<WorkflowCommands.GetStatus>(_ => Sender.Tell(Status()));
+        Command<WorkflowCommands.HandOff>(_ => HandleHandOff());
+
+        Command<CaptureStarted>(m => { if (Current(m.Generation)) SetRunState(WorkflowRunState.Running); });
+        Command<Captured>(m =>
+        {
+            if (!Current(m.Generation)) return;
+            _captured += m.Count;
+            _inFlight += m.Count;
+            _maxInFlight = Math.Max(_maxInFlight, _inFlight);
+        });
+        Command<SourceLagReport>(m => { if (Current(m.Generation)) _lag = m; });
+        Command<BatchDone>(HandleBatchDone);
+        Command<DeliveryRetrying>(m =>
+        {
+            if (!Current(m.Generation)) return;
+            _retries++;
+            _lastError = $"delivery retrying (attempt {m.Attempt}, next in {m.Delay.TotalSeconds:0.#}s): {m.Reason}";
+            _lastErrorAt = DateTimeOffset.UtcNow;
+        });
+        Command<DeliveryDrained>(m => { if (Current(m.Generation)) OnDrained(); });
+        Command<StreamFailed>(m => { if (Current(m.Generation)) Fail("the workflow stream failed", m.Cause); });
+        Command<TransformQuarantined>(m => { if (Current(m.Generation)) Quarantine(m.Reason); });
+        Command<Terminated>(t =>
+        {
+            if (!_running || !(t.ActorRef.Equals(_capture) || t.ActorRef.Equals(_transform) || t.ActorRef.Equals(_delivery))) return;
+            var who = t.ActorRef.Path.Name;
+            Fail($"child {who} stopped", _lastChildFailure ?? new InvalidOperationException($"{who} stopped unexpectedly"));
+        });
+        Command<Rebuild>(r => { if (r.AfterGeneration == _generation && !_running) StartStream(); });
+        Command<DrainTimedOut>(m =>
+        {
+            if (!_draining || m.Generation != _generation) return;
+            _log.Warning("Drain did not finish within {Timeout}; aborting the stream", _deps.Settings.DrainTimeout);
+            OnDrained();
+        });
+        Command<PersistCheckpointTick>(_ => PersistCheckpoint());
+        Command<SaveSnapshotSuccess>(_ => { });
+        Command<SaveSnapshotFailure>(f => _log.Warning(f.Cause, "Saving a snapshot failed"));
+    }
+
+    /// <inheritdoc />
+    public override string PersistenceId => "workflow-" + _workflowId;
+
+    /// <inheritdoc />
+    public ITimerScheduler Timers { get; set; } = null!;
+
+    /// <summary>Children are stopped, never restarted in place: the workflow rebuilds the whole graph.</summary>
+    protected override SupervisorStrategy SupervisorStrategy() =>
+        new OneForOneStrategy(ex =>
+        {
+            _lastChildFailure = ex;
+            return Directive.Stop;
+        });
+
+    /// <inheritdoc />
+    protected override void PreStart()
+    {
+        _materializer = Context.Materializer(namePrefix: "wf");
+        base.PreStart();
+    }
+
+    /// <inheritdoc />
+    protected override void OnReplaySuccess()
+    {
+        _delivered = _state.CheckpointPosition;
+        _deliveredChanges = _state.DeliveredChanges;
+        _deliveredRecords = _state.DeliveredRecords;
+        _deadLetters = _state.DeadLetters;
+        Timers.StartPeriodicTimer("checkpoint", PersistCheckpointTick.Instance, _deps.Settings.CheckpointInterval);
+        if (_state.Current is null)
+        {
+            SetRunState(WorkflowRunState.Idle);
+            return;
+        }
+
+        try
+        {
+            _definition = WorkflowDefinitionReader.Parse(_state.Current.Yaml, _state.Current.FileName);
+            UpdateLogContext();
+        }
+        catch (InvalidDefinitionException e)
+        {
+            // A definition that a newer validator refuses stays visible instead of crashing recovery.
+            RecordError($"the recorded definition v{_state.Current.Version} no longer validates", e);
+            SetRunState(WorkflowRunState.Quarantined);
+            return;
+        }
+        _log.Info("Recovered definition v{Version} and checkpoint {Checkpoint}", _state.Current.Version, _state.Checkpoint);
+        StartStream();
+    }
+
+    /// <inheritdoc />
+    protected override void OnRecoveryFailure(Exception reason, object? message = null)
+    {
+        _log.Error(reason, "Recovery failed");
+        base.OnRecoveryFailure(reason, message);
+    }
+
+    /// <inheritdoc />
+    protected override void PostStop()
+    {
+        _killSwitch?.Abort(new OperationCanceledException("workflow stopped"));
+        _materializer?.Dispose();
+        base.PostStop();
+    }
+
+    private bool Current(int generation) => _running && generation == _generation;
+
+    // ---- definitions ---------------------------------------------------------------------
+
+    private void HandleApply(WorkflowCommands.ApplyDefinition cmd)
+    {
+        WorkflowDefinition def;
+        try
+        {
+            def = WorkflowDefinitionReader.Parse(cmd.Yaml, cmd.FileName);
+        }
+        catch (InvalidDefinitionException e)
+        {
+            Sender.Tell(new WorkflowReplies.DefinitionRejected(_workflowId, e.Errors.Select(x => x.ToString()).ToList()));
+            return;
+        }
+
+        var problems = new List<string>();
+        if (def.Id != _workflowId)
+            problems.Add($"{cmd.FileName}: id: the definition is for '{def.Id}', not for workflow '{_workflowId}'");
+        if (_state.Current is { } current && current.ClientId != def.Client)
+            problems.Add($"{cmd.FileName}: client: workflow '{_workflowId}' belongs to client '{current.ClientId}'; a workflow cannot change client");
+        if (_pendingSwitch is not null || (_draining && _stopAfterDrain))
+            problems.Add($"{cmd.FileName}: workflow '{_workflowId}' is switching definitions or stopping; apply again when it is done");
+        if (problems.Count > 0)
+        {
+            Sender.Tell(new WorkflowReplies.DefinitionRejected(_workflowId, problems));
+            return;
+        }
+
+        if (_state.Current is { } same && same.Yaml == def.Text && _runState != WorkflowRunState.Quarantined)
+        {
+            Sender.Tell(new WorkflowReplies.DefinitionUnchanged(_workflowId, same.Version));
+            return;
+        }
+
+        _pendingSwitch = new PendingSwitch(def, cmd.FileName, Sender);
+        if (_running) BeginDrain();
+        else SwitchDefinition();
+    }
+
+    private void SwitchDefinition()
+    {
+        var (def, fileName, replyTo) = _pendingSwitch!;
+        _pendingSwitch = null;
+        // The switch is recorded at the delivered position: every change up to it was produced by
+        // the previous version, so a replay never runs a change through a version that did not
+        // produce it the first time (DESIGN.md, "Positions and checkpoints").
+        var applied = new WorkflowEvents.DefinitionApplied(
+            _workflowId, (_state.Current?.Version ?? 0) + 1, def.Client, def.Text, fileName,
+            _delivered.Value, DateTimeOffset.UtcNow);
+        var checkpoint = CheckpointEvent();
+        PersistAll(new object[] { checkpoint, applied }, e =>
+        {
+            _state = _state.Apply(e);
+            if (e is not WorkflowEvents.DefinitionApplied d) return;
+            _unpersistedChanges = 0;
+            _definition = def;
+            UpdateLogContext();
+            _lastError = null;
+            _lastErrorAt = null;
+            _consecutiveFailures = 0;
+            _log.Info("Applied definition v{Version} (transform {Package} {TransformVersion})", d.Version, def.Transform.Package, def.Transform.Version);
+            replyTo.Tell(new WorkflowReplies.DefinitionApplied(_workflowId, d.Version));
+            var log = _log;
+            _deps.Registry.RegisterAsync(_workflowId, def.Client).ContinueWith(t =>
+            {
+                if (t.IsFaulted) log.Error(t.Exception, "Registering the workflow in the platform store failed");
+            });
+            SaveSnapshotIfDue();
+            StartStream();
+        });
+    }
+
+    private void UpdateLogContext()
+    {
+        _log = Context.GetLogger()
+            .WithContext("WorkflowId", _workflowId)
+            .WithContext("ClientId", _definition?.Client ?? "")
+            .WithContext("TransformVersion", _definition?.Transform.Version ?? "");
+    }
+
+    // ---- the stream ----------------------------------------------------------------------
+
+    private void StartStream()
+    {
+        if (_definition is null || _running) return;
+        var def = _definition;
+        var gen = ++_generation;
+        _lastChildFailure = null;
+        _inFlight = 0;
+        SetRunState(WorkflowRunState.Starting);
+
+        IChangeSource? source = null;
+        IDeliverySink? sink = null;
+        IWorkflowTransform? transform = null;
+        try
+        {
+            source = _deps.Connectors.CreateSource(def);
+            sink = _deps.Connectors.CreateSink(def, new DeliveryObserver(Self, gen));
+            transform = _deps.Connectors.CreateTransform(def, new AkkaTransformLogger(_log));
+        }
+        catch (Exception e)
+        {
+            source?.DisposeAsync().AsTask().Wait(TimeSpan.FromSeconds(5));
+            sink?.DisposeAsync().AsTask().Wait(TimeSpan.FromSeconds(5));
+            transform?.Dispose();
+            _running = true; // so that Fail tears down and schedules the retry
+            Fail("the workflow could not be started", e);
+            return;
+        }
+
+        _capture = Context.ActorOf(Akka.Actor.Props.Create(() => new CaptureActor(
+            source, gen, def.Source.BatchSize, def.Source.PollInterval, _deps.Settings.LagInterval, Self, _log)), $"capture-{gen}");
+        _transform = Context.ActorOf(Akka.Actor.Props.Create(() => new TransformActor(
+            transform, _deps.DeadLetters, _workflowId, def.Client, gen, Self, _log)), $"transform-{gen}");
+        _delivery = Context.ActorOf(Akka.Actor.Props.Create(() => new DeliveryActor(
+            sink, _deps.DeadLetters, _workflowId, def.Client, gen, Self, _log)), $"delivery-{gen}");
+        Context.Watch(_capture);
+        Context.Watch(_transform);
+        Context.Watch(_delivery);
+
+        var transformRef = _transform;
+        var askTimeout = def.Transform.TimeBudget + _deps.Settings.TransformAskSlack;
+        var batching = def.Delivery.Batching;
+        var (queue, killSwitch) = Source.Queue<ChangeEvent>(_deps.Settings.QueueSize, OverflowStrategy.Backpressure)
+            .ViaMaterialized(KillSwitches.Single<ChangeEvent>(), Keep.Both)
+            .SelectAsync(1, change => transformRef.Ask<TransformedChange>(new TransformChange(change), askTimeout))
+            // A batch holds at most MaxRecords records; a change that gives none still weighs one,
+            // so that its position reaches the checkpoint.
+            .GroupedWeightedWithin(batching.MaxRecords, batching.MaxRecords, batching.MaxWait, t => Math.Max(1, t.Outputs.Count))
+            .Select(IReadOnlyList<TransformedChange> (batch) => batch.ToList())
+            .To(Sink.ActorRefWithAck<IReadOnlyList<TransformedChange>>(
+                    _delivery, new StreamInit(), Ack.Instance, new StreamCompleted(gen), ex => new StreamFailed(gen, ex))
+                .WithAttributes(Attributes.CreateInputBuffer(1, 1)))
+            .Run(_materializer!);
+
+        _killSwitch = killSwitch;
+        _running = true;
+        _capture.Tell(new StartCapture(queue, _delivered));
+        if (!_state.CheckpointPosition.IsStart)
+            _capture.Tell(new ConfirmCheckpoint(_state.CheckpointPosition));
+        _log.Info("Stream {Generation} started from {Position} (in-flight bound {Bound})", gen, _delivered, InFlightBound(def));
+    }
+
+    /// <summary>
+    /// The most changes that can be read but not yet done: the capture's read-ahead, the queue,
+    /// the transform stage, the batch being formed, the one in the sink's buffer and the one being
+    /// delivered.
+    /// </summary>
+    private long InFlightBound(WorkflowDefinition def) =>
+        def.Source.BatchSize + _deps.Settings.QueueSize + 1 + 3L * def.Delivery.Batching.MaxRecords;
+
+    private void HandleBatchDone(BatchDone m)
+    {
+        // A batch the endpoint accepted is a fact even if its generation was torn down since:
+        // positions only move forward, so a late report can only confirm what was delivered.
+        if (m.Last > _delivered) _delivered = m.Last;
+        _deliveredChanges += m.Changes;
+        _deliveredRecords += m.Records - Math.Min(m.Records, m.DeadLettered);
+        _deadLetters += m.DeadLettered;
+        _unpersistedChanges += m.Changes;
+        _lastDeliveryAt = DateTimeOffset.UtcNow;
+        _lastLatencyMs = (DateTimeOffset.UtcNow - m.LastCommitTime).TotalMilliseconds;
+        if (m.Generation == _generation && _running)
+        {
+            _inFlight = Math.Max(0, _inFlight - m.Changes);
+            _consecutiveFailures = 0;
+            if (_runState == WorkflowRunState.Running && _lastError is not null && _lastError.StartsWith("delivery retrying"))
+                _lastError = null;
+        }
+        if (_unpersistedChanges >= _deps.Settings.CheckpointEveryChanges)
+            PersistCheckpoint();
+    }
+
+    private void BeginDrain()
+    {
+        if (!_running || _draining) return;
+        _draining = true;
+        SetRunState(WorkflowRunState.Draining);
+        _capture?.Tell(new StopCapture());
+        Timers.StartSingleTimer("drain", new DrainTimedOut(_generation), _deps.Settings.DrainTimeout);
+    }
+
+    private void OnDrained()
+    {
+        Timers.Cancel("drain");
+        _draining = false;
+        TearDown(null);
+        if (_stopAfterDrain)
+        {
+            PersistCheckpointThen(() => Context.Stop(Self));
+            return;
+        }
+        if (_pendingSwitch is not null)
+        {
+            SwitchDefinition();
+            return;
+        }
+        StartStream();
+    }
+
+    private void TearDown(Exception? cause)
+    {
+        _running = false;
+        _killSwitch?.Abort(cause ?? new OperationCanceledException("the workflow stream was stopped"));
+        _killSwitch = null;
+        foreach (var child in new[] { _capture, _transform, _delivery })
+        {
+            if (child is null) continue;
+            Context.Unwatch(child);
+            Context.Stop(child);
+        }
+        _capture = _transform = _delivery = null;
+        _inFlight = 0;
+    }
+
+    private void Fail(string what, Exception cause)
+    {
+        if (!_running) return;
+        TearDown(cause);
+        RecordError(what, cause);
+        if (_stopAfterDrain)
+        {
+            PersistCheckpointThen(() => Context.Stop(Self));
+            return;
+        }
+        if (_pendingSwitch is not null)
+        {
+            SwitchDefinition();
+            return;
+        }
+        _restarts++;
+        var delay = Backoff(_consecutiveFailures++);
+        SetRunState(WorkflowRunState.Restarting);
+        _log.Warning(cause, "{What}; rebuilding the stream from {Position} in {Delay}", what, _delivered, delay);
+        Timers.StartSingleTimer("rebuild", new Rebuild(_generation), delay);
+    }
+
+    private void Quarantine(string reason)
+    {
+        TearDown(new OperationCanceledException("quarantined"));
+        RecordError("transform quarantined: it overran its time budget, and .NET cannot abort it; apply a fixed definition to resume", new TimeoutException(reason));
+        SetRunState(WorkflowRunState.Quarantined);
+        _log.Error("Transform quarantined: {Reason}", reason);
+    }
+
+    private TimeSpan Backoff(int failures)
+    {
+        var min = _deps.Settings.RestartMinBackoff.TotalMilliseconds;
+        var max = _deps.Settings.RestartMaxBackoff.TotalMilliseconds;
+        var exp = Math.Min(max, min * Math.Pow(2, Math.Min(failures, 20)));
+        // Jitter, so that many workflows failing together do not retry in lockstep.
+        return TimeSpan.FromMilliseconds(exp * (0.8 + Random.Shared.NextDouble() * 0.4));
+    }
+
+    private void HandleHandOff()
+    {
+        _log.Info("Hand-off: draining and checkpointing before stopping");
+        _stopAfterDrain = true;
+        if (_running) BeginDrain();
+        else PersistCheckpointThen(() => Context.Stop(Self));
+    }
+
+    // ---- checkpoints ---------------------------------------------------------------------
+
+    private WorkflowEvents.CheckpointAdvanced CheckpointEvent() =>
+        new(_workflowId, _delivered.Value, _deliveredChanges, _deliveredRecords, _deadLetters, DateTimeOffset.UtcNow);
+
+    private bool CheckpointDirty =>
+        _delivered > _state.CheckpointPosition || _deliveredChanges != _state.DeliveredChanges || _deadLetters != _state.DeadLetters;
+
+    private void PersistCheckpoint()
+    {
+        if (_persistingCheckpoint || !CheckpointDirty) return;
+        _persistingCheckpoint = true;
+        Persist(CheckpointEvent(), e =>
+        {
+            _persistingCheckpoint = false;
+            _state = _state.Apply(e);
+            _unpersistedChanges = 0;
+            // The source may now release what is at or below the persisted checkpoint.
+            _capture?.Tell(new ConfirmCheckpoint(_state.CheckpointPosition));
+            SaveSnapshotIfDue();
+        });
+    }
+
+    private void PersistCheckpointThen(Action then)
+    {
+        if (!CheckpointDirty)
+        {
+            then();
+            return;
+        }
+        Persist(CheckpointEvent(), e =>
+        {
+            _state = _state.Apply(e);
+            _unpersistedChanges = 0;
+            then();
+        });
+    }
+
+    private void SaveSnapshotIfDue()
+    {
+        if (LastSequenceNr % _deps.Settings.SnapshotEveryEvents == 0) SaveSnapshot(_state);
+    }
+
+    // ---- status --------------------------------------------------------------------------
+
+    private void SetRunState(string state) => _runState = state;
+
+    private void RecordError(string what, Exception cause)
+    {
+        _lastError = $"{what}: {cause.GetType().Name}: {cause.Message}";
+        _lastErrorAt = DateTimeOffset.UtcNow;
+    }
+
+    private WorkflowStatus Status() => new(
+        _workflowId,
+        _state.Current?.ClientId,
+        _state.Current?.Version ?? 0,
+        _definition?.Transform.Package,
+        _definition?.Transform.Version,
+        _runState,
+        _lastError,
+        _lastErrorAt,
+        _state.Checkpoint,
+        _delivered.Value,
+        _captured,
+        _deliveredChanges,
+        _deliveredRecords,
+        _deadLetters,
+        _retries,
+        _restarts,
+        _inFlight,
+        _maxInFlight,
+        _definition is null ? 0 : InFlightBound(_definition),
+        _lag?.PendingChanges,
+        _lag?.OldestPendingAge?.TotalSeconds,
+        _lastLatencyMs,
+        _lastDeliveryAt,
+        _deps.NodeName);
+
+    private sealed class DeliveryObserver(IActorRef workflow, int generation) : IDeliveryObserver
+    {
+        public void Retrying(int attempt, TimeSpan delay, string reason) =>
+            workflow.Tell(new DeliveryRetrying(generation, attempt, delay, reason));
+
+        public void Accepted(int records, TimeSpan duration) { }
+    }
+}

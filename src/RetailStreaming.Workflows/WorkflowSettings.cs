@@ -1,0 +1,35 @@
+namespace RetailStreaming.Workflows;
+
+/// <summary>
+/// Platform-wide settings of the workflow actors (cluster-config, section <c>RetailStreaming:Workflows</c>).
+/// Per-workflow bounds (source batch size, delivery batch size) come from the definition.
+/// </summary>
+public sealed record WorkflowSettings
+{
+    /// <summary>Changes between the capture and the transform stage (the Source.Queue buffer).</summary>
+    public int QueueSize { get; init; } = 256;
+
+    /// <summary>Persist the checkpoint after this many delivered changes...</summary>
+    public int CheckpointEveryChanges { get; init; } = 1000;
+
+    /// <summary>...or after this long, whichever comes first (never one write per change).</summary>
+    public TimeSpan CheckpointInterval { get; init; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>Save a snapshot every this many journal events.</summary>
+    public int SnapshotEveryEvents { get; init; } = 100;
+
+    /// <summary>First delay before a failed stream is rebuilt from the checkpoint.</summary>
+    public TimeSpan RestartMinBackoff { get; init; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>Cap of the rebuild backoff.</summary>
+    public TimeSpan RestartMaxBackoff { get; init; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>How long a hand-off or a stop waits for the stream to drain before it aborts it.</summary>
+    public TimeSpan DrainTimeout { get; init; } = TimeSpan.FromSeconds(20);
+
+    /// <summary>How often the capture measures the source's lag.</summary>
+    public TimeSpan LagInterval { get; init; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>Slack added to the transform time budget for the ask from the stream (dead-letter write included).</summary>
+    public TimeSpan TransformAskSlack { get; init; } = TimeSpan.FromSeconds(30);
+}

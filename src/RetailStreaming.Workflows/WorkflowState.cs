@@ -1,0 +1,50 @@
+using System.Collections.Immutable;
+using RetailStreaming.Transforms;
+using RetailStreaming.Workflows.Protocol;
+
+namespace RetailStreaming.Workflows;
+
+/// <summary>One applied definition version, as the journal holds it.</summary>
+public sealed record DefinitionVersion(int Version, string ClientId, string Yaml, string FileName, string AtPosition, DateTimeOffset AppliedAt);
+
+/// <summary>
+/// A workflow's persistent state: its definition history and its checkpoint. Immutable; the actor
+/// persists an event, then applies it, and recovery runs the same <see cref="Apply"/>.
+/// </summary>
+public sealed record WorkflowState(
+    string WorkflowId,
+    ImmutableList<DefinitionVersion> Definitions,
+    string Checkpoint,
+    long DeliveredChanges,
+    long DeliveredRecords,
+    long DeadLetters) : IRetailStreamingMessage
+{
+    /// <summary>The state of a workflow that has no definition yet.</summary>
+    public static WorkflowState Empty(string workflowId) =>
+        new(workflowId, ImmutableList<DefinitionVersion>.Empty, SourcePosition.Start.Value, 0, 0, 0);
+
+    /// <summary>The definition in force, or null.</summary>
+    public DefinitionVersion? Current => Definitions.IsEmpty ? null : Definitions[^1];
+
+    /// <summary>The checkpoint as a position.</summary>
+    public SourcePosition CheckpointPosition => new(Checkpoint);
+
+    /// <summary>The state after an event.</summary>
+    public WorkflowState Apply(object @event) => @event switch
+    {
+        WorkflowEvents.DefinitionApplied e => this with
+        {
+            Definitions = Definitions.Add(new DefinitionVersion(e.Version, e.ClientId, e.Yaml, e.FileName, e.AtPosition, e.AppliedAt)),
+            Checkpoint = SourcePosition.Max(CheckpointPosition, new SourcePosition(e.AtPosition)).Value,
+        },
+        WorkflowEvents.CheckpointAdvanced e => this with
+        {
+            // A checkpoint never moves back, whatever order a replay brings.
+            Checkpoint = SourcePosition.Max(CheckpointPosition, new SourcePosition(e.Position)).Value,
+            DeliveredChanges = Math.Max(DeliveredChanges, e.DeliveredChanges),
+            DeliveredRecords = Math.Max(DeliveredRecords, e.DeliveredRecords),
+            DeadLetters = Math.Max(DeadLetters, e.DeadLetters),
+        },
+        _ => this,
+    };
+}
