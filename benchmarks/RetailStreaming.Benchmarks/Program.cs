@@ -1,1 +1,17 @@
-Console.WriteLine("benchmarks");
+using RetailStreaming.Benchmarks;
+
+// Each benchmark is a subcommand that prints a table and ends with one line of key=value figures:
+//   dotnet run -c Release --project benchmarks/RetailStreaming.Benchmarks -- <name> [options]
+var benchmarks = new Dictionary<string, Func<string[], Task<int>>>
+{
+    ["demo"] = DemoBenchmark.RunAsync,
+};
+
+var name = args.FirstOrDefault();
+if (name is null || !benchmarks.TryGetValue(name, out var run))
+{
+    Console.Error.WriteLine($"usage: RetailStreaming.Benchmarks <{string.Join("|", benchmarks.Keys)}> [options]");
+    Console.Error.WriteLine("  demo [--for 30s] [--rates 250,1000,4000]   the demo pipeline: SQLite capture -> sample transform -> signed webhook");
+    return 2;
+}
+return await run(args[1..]);

@@ -20,6 +20,8 @@ public sealed partial class DefaultWorkflowConnectors : IWorkflowConnectors, IDi
     {
         PooledConnectionLifetime = TimeSpan.FromMinutes(5),
         ConnectTimeout = TimeSpan.FromSeconds(10),
+        // A followed 301/302 would turn the POST into a GET: a redirect is an answer, not a delivery.
+        AllowAutoRedirect = false,
     };
     private readonly ILoggerFactory _loggers;
 
