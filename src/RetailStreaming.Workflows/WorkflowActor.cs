@@ -57,6 +57,7 @@ public sealed class WorkflowActor : ReceivePersistentActor, IWithTimers
     private bool _running;
     private bool _draining;
     private UniqueKillSwitch? _killSwitch;
+    private CancellationTokenSource? _generationCancel;
     private IActorRef? _capture;
     private IActorRef? _transform;
     private IActorRef? _delivery;
@@ -212,6 +213,7 @@ public sealed class WorkflowActor : ReceivePersistentActor, IWithTimers
     protected override void PostStop()
     {
         _killSwitch?.Abort(new OperationCanceledException("workflow stopped"));
+        _generationCancel?.Cancel();
         _materializer?.Dispose();
         base.PostStop();
     }
@@ -328,12 +330,16 @@ public sealed class WorkflowActor : ReceivePersistentActor, IWithTimers
             return;
         }
 
+        // Cancelled on tear-down, so that a child awaiting its connector (a delivery retrying an
+        // endpoint that is down) lets go at once instead of holding the old generation alive.
+        _generationCancel = new CancellationTokenSource();
+        var cancel = _generationCancel.Token;
         _capture = Context.ActorOf(Akka.Actor.Props.Create(() => new CaptureActor(
-            source, gen, def.Source.BatchSize, def.Source.PollInterval, _deps.Settings.LagInterval, Self, _log)), $"capture-{gen}");
+            source, gen, def.Source.BatchSize, def.Source.PollInterval, _deps.Settings.LagInterval, Self, _log, cancel)), $"capture-{gen}");
         _transform = Context.ActorOf(Akka.Actor.Props.Create(() => new TransformActor(
-            transform, _deps.DeadLetters, _workflowId, def.Client, gen, Self, _log)), $"transform-{gen}");
+            transform, _deps.DeadLetters, _workflowId, def.Client, gen, Self, _log, cancel)), $"transform-{gen}");
         _delivery = Context.ActorOf(Akka.Actor.Props.Create(() => new DeliveryActor(
-            sink, _deps.DeadLetters, _workflowId, def.Client, gen, Self, _log)), $"delivery-{gen}");
+            sink, _deps.DeadLetters, _workflowId, def.Client, gen, Self, _log, cancel)), $"delivery-{gen}");
         Context.Watch(_capture);
         Context.Watch(_transform);
         Context.Watch(_delivery);
@@ -371,22 +377,24 @@ public sealed class WorkflowActor : ReceivePersistentActor, IWithTimers
 
     private void HandleBatchDone(BatchDone m)
     {
-        // A batch the endpoint accepted is a fact even if its generation was torn down since:
-        // positions only move forward, so a late report can only confirm what was delivered.
-        if (m.Last > _delivered) _delivered = m.Last;
+        if (m.Generation == _generation && _running)
+        {
+            _inFlight = Math.Max(0, _inFlight - m.Changes);
+            _consecutiveFailures = 0;
+            if (_runState == WorkflowRunState.Running && _lastError is not null && _lastError.StartsWith("delivery retrying", StringComparison.Ordinal))
+                _lastError = null;
+        }
+        // A batch the endpoint accepted is a fact even if its generation was torn down since.
+        // Batches finish in position order, so one that ends at or below the delivered position
+        // was counted already (a replay after a rebuild).
+        if (m.Last <= _delivered) return;
+        _delivered = m.Last;
         _deliveredChanges += m.Changes;
         _deliveredRecords += m.Records - Math.Min(m.Records, m.DeadLettered);
         _deadLetters += m.DeadLettered;
         _unpersistedChanges += m.Changes;
         _lastDeliveryAt = DateTimeOffset.UtcNow;
         _lastLatencyMs = (DateTimeOffset.UtcNow - m.LastCommitTime).TotalMilliseconds;
-        if (m.Generation == _generation && _running)
-        {
-            _inFlight = Math.Max(0, _inFlight - m.Changes);
-            _consecutiveFailures = 0;
-            if (_runState == WorkflowRunState.Running && _lastError is not null && _lastError.StartsWith("delivery retrying"))
-                _lastError = null;
-        }
         if (_unpersistedChanges >= _deps.Settings.CheckpointEveryChanges)
             PersistCheckpoint();
     }
@@ -423,6 +431,9 @@ public sealed class WorkflowActor : ReceivePersistentActor, IWithTimers
         _running = false;
         _killSwitch?.Abort(cause ?? new OperationCanceledException("the workflow stream was stopped"));
         _killSwitch = null;
+        _generationCancel?.Cancel();
+        _generationCancel?.Dispose();
+        _generationCancel = null;
         foreach (var child in new[] { _capture, _transform, _delivery })
         {
             if (child is null) continue;

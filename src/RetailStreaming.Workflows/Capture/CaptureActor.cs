@@ -31,14 +31,14 @@ internal sealed class CaptureActor : ReceiveActor, IWithTimers
     private readonly TimeSpan _lagInterval;
     private readonly IActorRef _workflow;
     private readonly ILoggingAdapter _log;
-    private readonly CancellationTokenSource _stopping = new();
+    private readonly CancellationTokenSource _stopping;
     private ISourceQueueWithComplete<ChangeEvent>? _queue;
     private SourcePosition _position;
     private bool _stopRequested;
     private bool _completed;
     private DateTime _lastLagCheck = DateTime.MinValue;
 
-    public CaptureActor(IChangeSource source, int generation, int batchSize, TimeSpan pollInterval, TimeSpan lagInterval, IActorRef workflow, ILoggingAdapter log)
+    public CaptureActor(IChangeSource source, int generation, int batchSize, TimeSpan pollInterval, TimeSpan lagInterval, IActorRef workflow, ILoggingAdapter log, CancellationToken generationCancelled)
     {
         _source = source;
         _generation = generation;
@@ -47,6 +47,7 @@ internal sealed class CaptureActor : ReceiveActor, IWithTimers
         _lagInterval = lagInterval;
         _workflow = workflow;
         _log = log;
+        _stopping = CancellationTokenSource.CreateLinkedTokenSource(generationCancelled);
 
         ReceiveAsync<StartCapture>(async start =>
         {

@@ -24,9 +24,9 @@ internal sealed class DeliveryActor : ReceiveActor
     private readonly int _generation;
     private readonly IActorRef _workflow;
     private readonly ILoggingAdapter _log;
-    private readonly CancellationTokenSource _stopping = new();
+    private readonly CancellationTokenSource _stopping;
 
-    public DeliveryActor(IDeliverySink sink, IDeadLetterStore deadLetters, string workflowId, string clientId, int generation, IActorRef workflow, ILoggingAdapter log)
+    public DeliveryActor(IDeliverySink sink, IDeadLetterStore deadLetters, string workflowId, string clientId, int generation, IActorRef workflow, ILoggingAdapter log, CancellationToken generationCancelled)
     {
         _sink = sink;
         _deadLetters = deadLetters;
@@ -35,6 +35,7 @@ internal sealed class DeliveryActor : ReceiveActor
         _generation = generation;
         _workflow = workflow;
         _log = log;
+        _stopping = CancellationTokenSource.CreateLinkedTokenSource(generationCancelled);
 
         Receive<StreamInit>(_ => Sender.Tell(Ack.Instance));
         ReceiveAsync<IReadOnlyList<TransformedChange>>(DeliverAsync);

@@ -22,9 +22,10 @@ internal sealed class TransformActor : ReceiveActor
     private readonly int _generation;
     private readonly IActorRef _workflow;
     private readonly ILoggingAdapter _log;
-    private readonly CancellationTokenSource _stopping = new();
+    private readonly CancellationTokenSource _stopping;
+    private bool _quarantined;
 
-    public TransformActor(IWorkflowTransform transform, IDeadLetterStore deadLetters, string workflowId, string clientId, int generation, IActorRef workflow, ILoggingAdapter log)
+    public TransformActor(IWorkflowTransform transform, IDeadLetterStore deadLetters, string workflowId, string clientId, int generation, IActorRef workflow, ILoggingAdapter log, CancellationToken generationCancelled)
     {
         _transform = transform;
         _deadLetters = deadLetters;
@@ -33,9 +34,13 @@ internal sealed class TransformActor : ReceiveActor
         _generation = generation;
         _workflow = workflow;
         _log = log;
+        _stopping = CancellationTokenSource.CreateLinkedTokenSource(generationCancelled);
 
         ReceiveAsync<TransformChange>(async msg =>
         {
+            // After an overrun the workflow tears the stream down; the changes still in it are
+            // neither transformed nor dead-lettered, they will be read again from the checkpoint.
+            if (_quarantined) return;
             var replyTo = Sender;
             var change = msg.Change;
             var outcome = await _transform.RunAsync(change, _stopping.Token);
@@ -53,7 +58,10 @@ internal sealed class TransformActor : ReceiveActor
                 reason, ChangeEventJson.Serialize(change), null, DateTimeOffset.UtcNow), _stopping.Token);
             replyTo.Tell(new TransformedChange(change, [], true, _transform.Version));
             if (outcome.Overran)
+            {
+                _quarantined = true;
                 _workflow.Tell(new TransformQuarantined(_generation, reason));
+            }
         });
     }
 
