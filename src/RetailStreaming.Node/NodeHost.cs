@@ -83,8 +83,8 @@ public static class NodeHost
         builder.Services.AddSingleton<IDeadLetterStore>(store.DeadLetters);
         builder.Services.AddSingleton<IWorkflowRegistry>(store.Workflows);
         builder.Services.AddSingleton<ITokenStore>(store.Tokens);
-        builder.Services.AddSingleton<IWorkflowConnectors>(_ =>
-            new DefaultWorkflowConnectors(options.PackageDirectory, options.PackageCacheDirectory));
+        builder.Services.AddSingleton<IWorkflowConnectors>(sp =>
+            new DefaultWorkflowConnectors(options.PackageDirectory, options.PackageCacheDirectory, sp.GetRequiredService<ILoggerFactory>()));
         builder.Services.AddSingleton<WorkflowQueries>();
 
         builder.Services.AddAkka(ActorSystemName, (akka, services) =>

@@ -40,7 +40,7 @@ public sealed partial class DefaultWorkflowConnectors : IWorkflowConnectors, IDi
         return source.Kind switch
         {
             "sqlite" => new SqliteChangeTableSource(definition.Id, connection, source.Tables,
-                _loggers.CreateLogger<SqliteChangeTableSource>()),
+                Logger<SqliteChangeTableSource>(definition)),
             _ => throw new NotSupportedException($"source.kind '{source.Kind}' is not available on this node yet."),
         };
     }
@@ -61,10 +61,13 @@ public sealed partial class DefaultWorkflowConnectors : IWorkflowConnectors, IDi
                     Observer = observer,
                 },
                 new HttpClient(_http, disposeHandler: false) { Timeout = Timeout.InfiniteTimeSpan },
-                logger: _loggers.CreateLogger<WebhookDelivery>()),
+                logger: Logger<WebhookDelivery>(definition)),
             _ => throw new NotSupportedException($"delivery.kind '{delivery.Kind}' is not available on this node yet."),
         };
     }
+
+    private ILogger Logger<T>(WorkflowDefinition definition) =>
+        new WorkflowScopedLogger(_loggers.CreateLogger<T>(), definition.Id, definition.Client);
 
     /// <inheritdoc />
     public void Dispose() => _http.Dispose();
