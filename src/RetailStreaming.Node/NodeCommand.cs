@@ -19,12 +19,17 @@ public static class NodeCommand
         {
             var (secret, _) = await app.Services.GetRequiredService<ITokenStore>()
                 .IssueAsync("operator", null, "first operator token, issued at first start", stop);
-            await File.WriteAllTextAsync(tokenFile + ".tmp", secret, stop);
-            if (!OperatingSystem.IsWindows())
-                File.SetUnixFileMode(tokenFile + ".tmp", UnixFileMode.UserRead | UnixFileMode.UserWrite);
+            // Created readable by the owner only from the first byte (no umask window).
+            var options600 = new FileStreamOptions { Mode = FileMode.Create, Access = FileAccess.Write };
+            if (!OperatingSystem.IsWindows()) options600.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+            await using (var file = new FileStream(tokenFile + ".tmp", options600))
+            await using (var writer = new StreamWriter(file))
+                await writer.WriteAsync(secret);
             File.Move(tokenFile + ".tmp", tokenFile);
         }
-        await File.WriteAllTextAsync(Path.Combine(options.DataDirectory, "admin-url"), url, stop);
+        var urlFile = Path.Combine(options.DataDirectory, "admin-url");
+        await File.WriteAllTextAsync(urlFile + ".tmp", url, stop);
+        File.Move(urlFile + ".tmp", urlFile, overwrite: true);
         Serilog.Log.Information("Node up. Admin API at {AdminUrl}; operator token in {TokenFile}", url, tokenFile);
 
         // SIGTERM (the host's console lifetime) stops the node like Ctrl+C does.
@@ -38,6 +43,7 @@ public static class NodeCommand
         {
         }
         Serilog.Log.Information("Stopping: workflows drain and checkpoint");
+        File.Delete(urlFile); // a stopped node has no admin URL
         await app.StopAsync();
         await app.DisposeAsync();
         return 0;

@@ -33,7 +33,7 @@ public static class NodeHost
         if (!File.Exists(file))
             throw new FileNotFoundException(
                 $"No configuration for environment '{env}': {file} does not exist. Environments: " +
-                string.Join(", ", Directory.Exists(configDir) ? Directory.GetFiles(configDir, "*.json").Select(Path.GetFileNameWithoutExtension) : []));
+                string.Join(", ", Directory.Exists(configDir) ? Directory.GetFiles(configDir, "*.json").Select(Path.GetFileNameWithoutExtension).Order() : []));
         configuration = new ConfigurationBuilder()
             .AddJsonFile(file, optional: false)
             .AddEnvironmentVariables()

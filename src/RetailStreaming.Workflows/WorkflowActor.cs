@@ -47,6 +47,7 @@ public sealed class WorkflowActor : ReceivePersistentActor, IWithTimers
 
     private readonly string _workflowId;
     private readonly WorkflowDependencies _deps;
+    private string _nodeName = "";
     private ILoggingAdapter _log;
     private WorkflowState _state;
     private WorkflowDefinition? _definition;
@@ -168,6 +169,8 @@ public sealed class WorkflowActor : ReceivePersistentActor, IWithTimers
     /// <inheritdoc />
     protected override void PreStart()
     {
+        var address = ((ExtendedActorSystem)Context.System).Provider.DefaultAddress;
+        _nodeName = address.HasGlobalScope ? $"{address.Host}:{address.Port}" : _deps.NodeName;
         _materializer = Context.Materializer(namePrefix: "wf");
         base.PreStart();
     }
@@ -199,6 +202,8 @@ public sealed class WorkflowActor : ReceivePersistentActor, IWithTimers
             return;
         }
         _log.Info("Recovered definition v{Version} and checkpoint {Checkpoint}", _state.Current.Version, _state.Checkpoint);
+        // Heals a registration that failed when the definition was applied (idempotent).
+        RegisterThen(_definition.Client, () => { });
         StartStream();
     }
 
@@ -281,14 +286,20 @@ public sealed class WorkflowActor : ReceivePersistentActor, IWithTimers
             _lastErrorAt = null;
             _consecutiveFailures = 0;
             _log.Info("Applied definition v{Version} (transform {Package} {TransformVersion})", d.Version, def.Transform.Package, def.Transform.Version);
-            replyTo.Tell(new WorkflowReplies.DefinitionApplied(_workflowId, d.Version));
-            var log = _log;
-            _deps.Registry.RegisterAsync(_workflowId, def.Client).ContinueWith(t =>
-            {
-                if (t.IsFaulted) log.Error(t.Exception, "Registering the workflow in the platform store failed");
-            });
+            // Answer once the registry lists the workflow, so that a query right after the apply finds it.
+            RegisterThen(def.Client, () => replyTo.Tell(new WorkflowReplies.DefinitionApplied(_workflowId, d.Version)));
             SaveSnapshotIfDue();
             StartStream();
+        });
+    }
+
+    private void RegisterThen(string clientId, Action then)
+    {
+        var log = _log;
+        _deps.Registry.RegisterAsync(_workflowId, clientId).ContinueWith(t =>
+        {
+            if (t.IsFaulted) log.Error(t.Exception, "Registering the workflow in the platform store failed; it will be retried at its next start");
+            then(); // runs off the actor thread: it only sends a message
         });
     }
 
@@ -568,7 +579,7 @@ public sealed class WorkflowActor : ReceivePersistentActor, IWithTimers
         _lag?.OldestPendingAge?.TotalSeconds,
         _lastLatencyMs,
         _lastDeliveryAt,
-        _deps.NodeName);
+        _nodeName);
 
     private sealed class DeliveryObserver(IActorRef workflow, int generation) : IDeliveryObserver
     {

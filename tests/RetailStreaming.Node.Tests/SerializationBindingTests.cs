@@ -1,0 +1,82 @@
+using Akka.Actor;
+using RetailStreaming.Node.Tests.Support;
+using RetailStreaming.Workflows;
+using RetailStreaming.Workflows.Protocol;
+using RetailStreaming.Workflows.Serialization;
+
+namespace RetailStreaming.Node.Tests;
+
+/// <summary>
+/// The node's real actor system (as NodeHost builds it, not a test HOCON) binds every persisted and
+/// remote message to <see cref="RetailStreamingSerializer"/>: nothing falls back to Newtonsoft.
+/// </summary>
+[Collection(NodeCollection.Name)]
+public sealed class SerializationBindingTests(NodeFixture node)
+{
+    private static readonly DateTimeOffset At = new(2026, 11, 26, 10, 30, 0, TimeSpan.Zero);
+
+    public static TheoryData<string> MessageNames => new(Messages().Keys);
+
+    private static Dictionary<string, object> Messages() => new()
+    {
+        ["CheckpointAdvanced"] = new WorkflowEvents.CheckpointAdvanced("wf-a", "sqlite:0000000000000000042", 42, 40, 2, At),
+        ["DefinitionApplied"] = new WorkflowEvents.DefinitionApplied("wf-a", 1, "acme", "id: wf-a\n", "wf-a.yaml", "", At),
+        ["WorkflowState"] = WorkflowState.Empty("wf-a").Apply(new WorkflowEvents.CheckpointAdvanced("wf-a", "sqlite:0000000000000000007", 7, 7, 0, At)),
+        ["WorkflowStatus"] = new WorkflowStatus("wf-a", "acme", 1, "RetailStreaming.Samples.Retail", "1.0.0", WorkflowRunState.Running,
+            null, null, "sqlite:0000000000000000042", "sqlite:0000000000000000043", 50, 43, 41, 2, 0, 0, 1, 10, 256,
+            0, 0.5, 12.5, At, "127.0.0.1:4053"),
+        ["ApplyDefinition"] = new WorkflowCommands.ApplyDefinition("wf-a", "id: wf-a\n", "wf-a.yaml"),
+        ["GetStatus"] = new WorkflowCommands.GetStatus("wf-a"),
+        ["HandOff"] = WorkflowCommands.HandOff.Instance,
+        ["Reply.DefinitionApplied"] = new WorkflowReplies.DefinitionApplied("wf-a", 2),
+        ["Reply.DefinitionUnchanged"] = new WorkflowReplies.DefinitionUnchanged("wf-a", 2),
+        ["Reply.DefinitionRejected"] = new WorkflowReplies.DefinitionRejected("wf-a", ["wf-a.yaml:1:1: id: wrong"]),
+    };
+
+    private ActorSystem System => node.App.Services.GetRequiredService<ActorSystem>();
+
+    [Theory]
+    [MemberData(nameof(MessageNames))]
+    public void The_node_binds_the_platform_serializer_to(string name)
+    {
+        var message = Messages()[name];
+
+        var serializer = System.Serialization.FindSerializerFor(message);
+
+        Assert.IsType<RetailStreamingSerializer>(serializer);
+        Assert.Equal(RetailStreamingSerializer.SerializerId, serializer.Identifier);
+    }
+
+    [Theory]
+    [MemberData(nameof(MessageNames))]
+    public void A_message_survives_the_round_trip_through_the_node_serialization(string name)
+    {
+        var message = Messages()[name];
+        var serializer = System.Serialization.FindSerializerFor(message);
+        var manifest = Akka.Serialization.Serialization.ManifestFor(serializer, message);
+
+        var bytes = serializer.ToBinary(message);
+        // What a journal or a remote node does: look the serializer up by id, read by manifest.
+        var back = System.Serialization.Deserialize(bytes, serializer.Identifier, manifest);
+
+        Assert.Equal(RetailStreamingSerializer.Manifests[message.GetType()], manifest);
+        Assert.IsType(message.GetType(), back);
+        Assert.Equal(Normalize(message), Normalize(back));
+    }
+
+    [Fact]
+    public void Every_type_with_a_manifest_is_covered_here()
+    {
+        var covered = Messages().Values.Select(m => m.GetType()).ToHashSet();
+
+        Assert.All(RetailStreamingSerializer.Manifests.Keys, type => Assert.Contains(type, covered));
+    }
+
+    // Records holding lists compare lists by reference: compare what they hold instead.
+    private static object Normalize(object message) => message switch
+    {
+        WorkflowState s => (s.WorkflowId, string.Join("|", s.Definitions), s.Checkpoint, s.DeliveredChanges, s.DeliveredRecords, s.DeadLetters),
+        WorkflowReplies.DefinitionRejected r => (r.WorkflowId, string.Join("|", r.Errors)),
+        _ => message,
+    };
+}
