@@ -34,7 +34,7 @@ internal static class StreamProtocol
         int Generation,
         SourcePosition Last,
         int Changes,
-        int Records,
+        int Records, // accepted by the endpoint
         int DeadLettered,
         DateTimeOffset LastCommitTime);
     public sealed record DeliveryRetrying(int Generation, int Attempt, TimeSpan Delay, string Reason);

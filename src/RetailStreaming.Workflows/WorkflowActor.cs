@@ -162,7 +162,9 @@ public sealed class WorkflowActor : ReceivePersistentActor, IWithTimers
     protected override SupervisorStrategy SupervisorStrategy() =>
         new OneForOneStrategy(ex =>
         {
-            _lastChildFailure = ex;
+            // The first failure of a generation is the cause; the others are its aftermath
+            // (the capture failing because the stream it offers to is gone).
+            _lastChildFailure ??= ex;
             return Directive.Stop;
         });
 
@@ -401,7 +403,7 @@ public sealed class WorkflowActor : ReceivePersistentActor, IWithTimers
         if (m.Last <= _delivered) return;
         _delivered = m.Last;
         _deliveredChanges += m.Changes;
-        _deliveredRecords += m.Records - Math.Min(m.Records, m.DeadLettered);
+        _deliveredRecords += m.Records;
         _deadLetters += m.DeadLettered;
         _unpersistedChanges += m.Changes;
         _lastDeliveryAt = DateTimeOffset.UtcNow;
@@ -440,6 +442,9 @@ public sealed class WorkflowActor : ReceivePersistentActor, IWithTimers
     private void TearDown(Exception? cause)
     {
         _running = false;
+        // A drain ends with its stream, however it ended: a later hand-off must be able to drain again.
+        _draining = false;
+        Timers.Cancel("drain");
         _killSwitch?.Abort(cause ?? new OperationCanceledException("the workflow stream was stopped"));
         _killSwitch = null;
         _generationCancel?.Cancel();

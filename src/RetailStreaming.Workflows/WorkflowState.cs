@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using System.Text.Json.Serialization;
 using RetailStreaming.Transforms;
 using RetailStreaming.Workflows.Protocol;
 
@@ -24,9 +25,11 @@ public sealed record WorkflowState(
         new(workflowId, ImmutableList<DefinitionVersion>.Empty, SourcePosition.Start.Value, 0, 0, 0);
 
     /// <summary>The definition in force, or null.</summary>
+    [JsonIgnore]
     public DefinitionVersion? Current => Definitions.IsEmpty ? null : Definitions[^1];
 
     /// <summary>The checkpoint as a position.</summary>
+    [JsonIgnore]
     public SourcePosition CheckpointPosition => new(Checkpoint);
 
     /// <summary>The state after an event.</summary>

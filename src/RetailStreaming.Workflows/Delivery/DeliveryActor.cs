@@ -64,6 +64,7 @@ internal sealed class DeliveryActor : ReceiveActor
         }
 
         var deadLettered = batch.Count(b => b.DeadLettered);
+        var accepted = records.Count;
         if (records.Count > 0)
         {
             var started = Stopwatch.GetTimestamp();
@@ -79,12 +80,13 @@ internal sealed class DeliveryActor : ReceiveActor
                     WebhookRecordJson(refused.Record), DateTimeOffset.UtcNow), _stopping.Token);
                 deadLettered++;
             }
+            accepted -= result.Refused.Count;
             _log.Debug("Delivered {Records} records of {Changes} changes in {Elapsed} ms",
                 records.Count - result.Refused.Count, batch.Count, Stopwatch.GetElapsedTime(started).TotalMilliseconds);
         }
 
         var last = batch[^1].Change;
-        _workflow.Tell(new BatchDone(_generation, last.Position, batch.Count, records.Count, deadLettered, last.CommitTime));
+        _workflow.Tell(new BatchDone(_generation, last.Position, batch.Count, accepted, deadLettered, last.CommitTime));
         ack.Tell(Ack.Instance);
     }
 

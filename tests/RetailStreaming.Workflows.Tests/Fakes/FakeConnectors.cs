@@ -1,0 +1,30 @@
+using System.Collections.Concurrent;
+using RetailStreaming.Connectors;
+using RetailStreaming.Definitions;
+using RetailStreaming.Transforms;
+
+namespace RetailStreaming.Workflows.Tests.Fakes;
+
+/// <summary>
+/// The node's connectors for tests: an in-memory change log and a scripted endpoint per workflow
+/// id (whatever the definition's source and delivery say), and <see cref="MarkerTransform"/> at
+/// the definition's transform version.
+/// </summary>
+public sealed class FakeConnectors : IWorkflowConnectors
+{
+    private readonly ConcurrentDictionary<string, MemoryChangeLog> _sources = new();
+    private readonly ConcurrentDictionary<string, ScriptedEndpoint> _endpoints = new();
+
+    /// <summary>The change log of a workflow.</summary>
+    public MemoryChangeLog Source(string workflowId) => _sources.GetOrAdd(workflowId, _ => new MemoryChangeLog());
+
+    /// <summary>The endpoint of a workflow.</summary>
+    public ScriptedEndpoint Endpoint(string workflowId) => _endpoints.GetOrAdd(workflowId, _ => new ScriptedEndpoint());
+
+    public IChangeSource CreateSource(WorkflowDefinition definition) => Source(definition.Id).Open();
+
+    public IDeliverySink CreateSink(WorkflowDefinition definition, IDeliveryObserver observer) => Endpoint(definition.Id).Open();
+
+    public IWorkflowTransform CreateTransform(WorkflowDefinition definition, ITransformLogger logger) =>
+        new MarkerTransform(definition.Transform.Version);
+}

@@ -1,0 +1,62 @@
+using System.Collections.Immutable;
+using RetailStreaming.Workflows.Protocol;
+
+namespace RetailStreaming.Workflows.Tests;
+
+/// <summary>One instance of every persisted or remote message, every field set to a value that is not its default.</summary>
+public static class MessageSamples
+{
+    public static readonly DateTimeOffset At = new(2026, 11, 3, 14, 15, 16, 789, TimeSpan.FromHours(1));
+
+    public const string DefinitionYaml = """
+        id: wf-orders
+        client: acme
+        source:
+          kind: sqlite
+          connection: "Data Source=/data/retail.db"
+          tables: [tickets]
+        transform:
+          package: Acme.Transforms
+          version: 1.2.0
+          type: Acme.Transforms.TicketTransform
+        delivery:
+          kind: webhook
+          url: https://hooks.acme.example/tickets
+          secretRef: env:ACME_WEBHOOK_SECRET
+
+        """;
+
+    public static WorkflowEvents.DefinitionApplied DefinitionApplied { get; } =
+        new("wf-orders", 2, "acme", DefinitionYaml, "wf-orders.yaml", "mem:0000000040", At);
+
+    public static WorkflowEvents.CheckpointAdvanced CheckpointAdvanced { get; } =
+        new("wf-orders", "mem:0000000042", 42, 41, 1, At.AddSeconds(5));
+
+    public static WorkflowState Snapshot { get; } = new(
+        "wf-orders",
+        ImmutableList.Create(
+            new DefinitionVersion(1, "acme", DefinitionYaml.Replace("1.2.0", "1.1.0"), "wf-orders.yaml", "0", At.AddHours(-1)),
+            new DefinitionVersion(2, "acme", DefinitionYaml, "wf-orders.yaml", "mem:0000000040", At)),
+        "mem:0000000042", 42, 41, 1);
+
+    public static WorkflowStatus Status { get; } = new(
+        "wf-orders", "acme", 2, "Acme.Transforms", "1.2.0", WorkflowRunState.Running,
+        "child delivery-3 stopped: HttpRequestException: 503", At.AddSeconds(-30),
+        "mem:0000000042", "mem:0000000045", 50, 45, 44, 1, 3, 2, 5, 120, 341, 7, 1.5, 12.5, At, "node-1:4053");
+
+    /// <summary>Every sample, one per type.</summary>
+    public static IReadOnlyList<object> All { get; } =
+    [
+        DefinitionApplied,
+        CheckpointAdvanced,
+        Snapshot,
+        new WorkflowCommands.ApplyDefinition("wf-orders", DefinitionYaml, "wf-orders.yaml"),
+        new WorkflowCommands.GetStatus("wf-orders"),
+        new WorkflowCommands.HandOff("wf-orders"),
+        new WorkflowReplies.DefinitionApplied("wf-orders", 2),
+        new WorkflowReplies.DefinitionUnchanged("wf-orders", 2),
+        new WorkflowReplies.DefinitionRejected("wf-orders",
+            ["wf-orders.yaml:5:9: source.kind: unknown kind 'oracle'", "wf-orders.yaml:9:12: transform.version: must be a semantic version"]),
+        Status,
+    ];
+}
