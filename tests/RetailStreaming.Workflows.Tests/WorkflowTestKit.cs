@@ -63,8 +63,12 @@ public abstract class WorkflowTestKit : TestKit
     protected static Config SystemConfig(TestDirectory directory)
     {
         var cs = directory.JournalConnectionString.Replace("\\", "\\\\").Replace("\"", "\\\"");
+        // CI on 2 cores stretches every TestKit timeout (scripts/test.sh sets RS_TEST_TIMEFACTOR).
+        var timeFactor = double.TryParse(Environment.GetEnvironmentVariable("RS_TEST_TIMEFACTOR"),
+            System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var f) && f >= 1 ? f : 1;
         return ConfigurationFactory.ParseString($$"""
                 akka.loglevel = INFO
+                akka.test.timefactor = {{timeFactor.ToString(System.Globalization.CultureInfo.InvariantCulture)}}
                 akka.persistence {
                   journal {
                     plugin = "akka.persistence.journal.sql"
