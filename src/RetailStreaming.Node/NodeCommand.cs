@@ -10,6 +10,9 @@ public static class NodeCommand
     /// <summary>Runs the node; writes its admin URL to data/admin-url and, on first start, an operator token to data/operator-token (mode 600).</summary>
     public static async Task<int> RunAsync(NodeOptions options, CancellationToken stop)
     {
+        // A previous run's URL is stale until this node is up.
+        var urlFile = Path.Combine(options.DataDirectory, "admin-url");
+        File.Delete(urlFile);
         var app = await NodeHost.BuildAsync(options);
         await app.StartAsync(stop);
         var url = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
@@ -27,7 +30,6 @@ public static class NodeCommand
                 await writer.WriteAsync(secret);
             File.Move(tokenFile + ".tmp", tokenFile);
         }
-        var urlFile = Path.Combine(options.DataDirectory, "admin-url");
         await File.WriteAllTextAsync(urlFile + ".tmp", url, stop);
         File.Move(urlFile + ".tmp", urlFile, overwrite: true);
         Serilog.Log.Information("Node up. Admin API at {AdminUrl}; operator token in {TokenFile}", url, tokenFile);
