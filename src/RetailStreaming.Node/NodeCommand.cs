@@ -11,6 +11,7 @@ public static class NodeCommand
     public static async Task<int> RunAsync(NodeOptions options, CancellationToken stop)
     {
         // A previous run's URL is stale until this node is up.
+        Directory.CreateDirectory(options.DataDirectory);
         var urlFile = Path.Combine(options.DataDirectory, "admin-url");
         File.Delete(urlFile);
         var app = await NodeHost.BuildAsync(options);

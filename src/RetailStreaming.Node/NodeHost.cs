@@ -2,9 +2,12 @@ using Akka.Cluster.Hosting;
 using Akka.Hosting;
 using Akka.Logger.Serilog;
 using Akka.Remote.Hosting;
+using System.Data.Common;
 using Microsoft.Data.Sqlite;
+using Npgsql;
 using RetailStreaming.Node.Admin;
 using RetailStreaming.Store;
+using RetailStreaming.Store.Postgres;
 using RetailStreaming.Store.Sqlite;
 using RetailStreaming.Workflows;
 using RetailStreaming.Workflows.Hosting;
@@ -65,10 +68,24 @@ public static class NodeHost
     public static async Task<WebApplication> BuildAsync(NodeOptions options, Action<WebApplicationBuilder>? configure = null)
     {
         Directory.CreateDirectory(options.DataDirectory);
-        UseWriteAheadLog(options.JournalConnectionString);
+        // Both resolved first: a missing connection string or secret stops the node before anything starts.
+        var journalConnectionString = options.JournalConnectionString;
+        var storeConnectionString = options.StoreConnectionString;
+        if (options.Persistence.IsPostgres)
+            CheckPostgresConnectionString(journalConnectionString, "RetailStreaming:Persistence");
+        else
+            UseWriteAheadLog(journalConnectionString);
 
-        var store = new SqlitePlatformStore(options.StoreConnectionString);
-        await store.InitializeAsync();
+        var store = OpenStore(options, storeConnectionString);
+        try
+        {
+            await store.InitializeAsync();
+        }
+        catch (DbException e)
+        {
+            store.Dispose();
+            throw new InvalidOperationException($"RetailStreaming:Store: the platform store could not be initialized: {e.Message}", e);
+        }
 
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions
         {
@@ -89,7 +106,7 @@ public static class NodeHost
 
         builder.Services.AddAkka(ActorSystemName, (akka, services) =>
         {
-            akka.AddHocon(PersistenceHocon(options), HoconAddMode.Prepend)
+            akka.AddHocon(PersistenceHocon(options, journalConnectionString), HoconAddMode.Prepend)
                 .AddHocon(Akka.Persistence.Sql.SqlPersistence.DefaultConfiguration, HoconAddMode.Append)
                 .ConfigureLoggers(loggers =>
                 {
@@ -131,16 +148,47 @@ public static class NodeHost
         return app;
     }
 
-    /// <summary>
-    /// Akka.Persistence.Sql on SQLite by default (Microsoft.Data.Sqlite through linq2db's
-    /// SQLite.MS provider); the PostgreSQL issue adds the cluster provider.
-    /// </summary>
-    private static string PersistenceHocon(NodeOptions options)
+    /// <summary>The platform store on the configured provider.</summary>
+    private static PlatformStore OpenStore(NodeOptions options, string connectionString)
     {
-        if (!string.Equals(options.Persistence.Provider, "sqlite", StringComparison.OrdinalIgnoreCase))
-            throw new NotSupportedException(
-                $"RetailStreaming:Persistence:Provider '{options.Persistence.Provider}' is not supported yet; use 'sqlite'.");
-        var cs = options.JournalConnectionString.Replace("\\", "\\\\").Replace("\"", "\\\"");
+        if (!options.Store.IsPostgres)
+            return new SqlitePlatformStore(connectionString);
+        try
+        {
+            return new PostgresPlatformStore(connectionString, options.Store.Schema);
+        }
+        catch (ArgumentException e)
+        {
+            var key = e.ParamName == "schema" ? "RetailStreaming:Store:Schema" : "RetailStreaming:Store:ConnectionString";
+            throw new InvalidOperationException($"{key}: {e.Message}", e);
+        }
+    }
+
+    /// <summary>A PostgreSQL connection string that does not parse fails here, naming its key, rather than later inside the journal.</summary>
+    private static void CheckPostgresConnectionString(string connectionString, string key)
+    {
+        try
+        {
+            _ = new NpgsqlConnectionStringBuilder(connectionString);
+        }
+        catch (ArgumentException e)
+        {
+            // The message names the bad keyword, never the string (it may hold the password).
+            throw new InvalidOperationException($"{key}:ConnectionString is not a PostgreSQL connection string: {e.Message}", e);
+        }
+    }
+
+    /// <summary>
+    /// Akka.Persistence.Sql (journal and snapshot store, tables created on first start): on SQLite
+    /// through linq2db's SQLite.MS provider (Microsoft.Data.Sqlite), on PostgreSQL through its
+    /// PostgreSQL.15 provider (Npgsql; right for PostgreSQL 15 and newer).
+    /// </summary>
+    private static string PersistenceHocon(NodeOptions options, string connectionString)
+    {
+        var provider = options.Persistence.ProviderOf("RetailStreaming:Persistence") == DatabaseProviders.Postgres
+            ? "PostgreSQL.15"
+            : "SQLite.MS";
+        var cs = connectionString.Replace("\\", "\\\\").Replace("\"", "\\\"");
         return $$"""
             akka.persistence {
               journal {
@@ -148,7 +196,7 @@ public static class NodeHost
                 sql {
                   class = "Akka.Persistence.Sql.Journal.SqlWriteJournal, Akka.Persistence.Sql"
                   connection-string = "{{cs}}"
-                  provider-name = "SQLite.MS"
+                  provider-name = "{{provider}}"
                   auto-initialize = true
                 }
               }
@@ -157,7 +205,7 @@ public static class NodeHost
                 sql {
                   class = "Akka.Persistence.Sql.Snapshot.SqlSnapshotStore, Akka.Persistence.Sql"
                   connection-string = "{{cs}}"
-                  provider-name = "SQLite.MS"
+                  provider-name = "{{provider}}"
                   auto-initialize = true
                 }
               }

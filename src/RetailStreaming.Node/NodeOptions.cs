@@ -1,4 +1,5 @@
 using RetailStreaming.Workflows;
+using RetailStreaming.Workflows.Hosting;
 
 namespace RetailStreaming.Node;
 
@@ -19,7 +20,7 @@ public sealed class NodeOptions
     public DatabaseSection Persistence { get; set; } = new();
 
     /// <summary>The platform store (dead letters, registry, tokens).</summary>
-    public DatabaseSection Store { get; set; } = new();
+    public StoreSection Store { get; set; } = new();
 
     /// <summary>Where transform packages come from.</summary>
     public TransformsSection Transforms { get; set; } = new();
@@ -33,17 +34,35 @@ public sealed class NodeOptions
     /// <summary>The data directory as an absolute path.</summary>
     public string DataDirectory => Path.GetFullPath(Node.DataDirectory);
 
-    /// <summary>The journal's connection string (default: journal.db in the data directory).</summary>
-    public string JournalConnectionString =>
-        string.IsNullOrWhiteSpace(Persistence.ConnectionString)
-            ? $"Data Source={Path.Combine(DataDirectory, "journal.db")}"
-            : Persistence.ConnectionString;
+    /// <summary>
+    /// The journal's connection string: <c>ConnectionString</c>, else the secret <c>ConnectionStringRef</c>
+    /// names, else (SQLite only) journal.db in the data directory. Throws <see cref="InvalidOperationException"/>
+    /// naming the key when PostgreSQL has none, and <see cref="NotSupportedException"/> for an unknown provider.
+    /// </summary>
+    public string JournalConnectionString => ConnectionStringOf(Persistence, "Persistence", "journal.db");
 
-    /// <summary>The platform store's connection string (default: platform.db in the data directory).</summary>
-    public string StoreConnectionString =>
-        string.IsNullOrWhiteSpace(Store.ConnectionString)
-            ? $"Data Source={Path.Combine(DataDirectory, "platform.db")}"
-            : Store.ConnectionString;
+    /// <summary>The platform store's connection string, as <see cref="JournalConnectionString"/> (default file platform.db).</summary>
+    public string StoreConnectionString => ConnectionStringOf(Store, "Store", "platform.db");
+
+    private string ConnectionStringOf(DatabaseSection section, string sectionName, string defaultFile)
+    {
+        var key = $"RetailStreaming:{sectionName}";
+        var provider = section.ProviderOf(key);
+        var hasValue = !string.IsNullOrWhiteSpace(section.ConnectionString);
+        var hasReference = !string.IsNullOrWhiteSpace(section.ConnectionStringRef);
+        if (hasValue && hasReference)
+            throw new InvalidOperationException(
+                $"{key}:ConnectionString and {key}:ConnectionStringRef are both set; set one of them (an empty value clears the other).");
+        if (hasReference)
+            return SecretReference.Resolve(section.ConnectionStringRef.Trim(), $"{key}:ConnectionStringRef");
+        if (hasValue)
+            return section.ConnectionString;
+        if (provider == DatabaseProviders.Sqlite)
+            return $"Data Source={Path.Combine(DataDirectory, defaultFile)}";
+        throw new InvalidOperationException(
+            $"{key}:ConnectionString is required when {key}:Provider is '{provider}' " +
+            $"(or {key}:ConnectionStringRef, env:NAME or file:/path, to keep the password out of the configuration).");
+    }
 
     /// <summary>The folder of transform packages (default: transform-packages beside the node's binaries).</summary>
     public string PackageDirectory =>
@@ -84,14 +103,55 @@ public sealed class AdminSection
     public string Url { get; set; } = "http://127.0.0.1:5170";
 }
 
-/// <summary>A database.</summary>
-public sealed class DatabaseSection
+/// <summary>The database providers a node runs on.</summary>
+public static class DatabaseProviders
 {
-    /// <summary><c>sqlite</c> (the embedded default); <c>postgres</c> comes with the PostgreSQL issue.</summary>
-    public string Provider { get; set; } = "sqlite";
+    /// <summary>One SQLite file per database in the data directory: the embedded default, for a single node.</summary>
+    public const string Sqlite = "sqlite";
 
-    /// <summary>The connection string; empty for the default file in the data directory.</summary>
+    /// <summary>PostgreSQL, shared by the nodes of a cluster.</summary>
+    public const string Postgres = "postgres";
+}
+
+/// <summary>A database.</summary>
+public class DatabaseSection
+{
+    /// <summary><c>sqlite</c> (the embedded default) or <c>postgres</c> (a cluster).</summary>
+    public string Provider { get; set; } = DatabaseProviders.Sqlite;
+
+    /// <summary>
+    /// The connection string; empty for the default file in the data directory (SQLite). Required
+    /// for PostgreSQL unless <see cref="ConnectionStringRef"/> is set.
+    /// </summary>
     public string ConnectionString { get; set; } = "";
+
+    /// <summary>
+    /// Where to read the connection string instead (<c>env:NAME</c> or <c>file:/path</c>), so that
+    /// configuration files hold no password.
+    /// </summary>
+    public string ConnectionStringRef { get; set; } = "";
+
+    /// <summary>True when the provider is PostgreSQL.</summary>
+    public bool IsPostgres => string.Equals(Provider?.Trim(), DatabaseProviders.Postgres, StringComparison.OrdinalIgnoreCase);
+
+    /// <summary>The provider, validated (<paramref name="key"/> names the section in the error).</summary>
+    internal string ProviderOf(string key) => Provider?.Trim().ToLowerInvariant() switch
+    {
+        DatabaseProviders.Sqlite => DatabaseProviders.Sqlite,
+        DatabaseProviders.Postgres => DatabaseProviders.Postgres,
+        _ => throw new NotSupportedException(
+            $"{key}:Provider '{Provider}' is not supported; use '{DatabaseProviders.Sqlite}' or '{DatabaseProviders.Postgres}'."),
+    };
+}
+
+/// <summary>The platform store's database.</summary>
+public sealed class StoreSection : DatabaseSection
+{
+    /// <summary>
+    /// PostgreSQL only: the schema holding the platform's tables, created when missing
+    /// (default <c>retailstreaming</c>), so that they never mix with other tables of the database.
+    /// </summary>
+    public string Schema { get; set; } = RetailStreaming.Store.Postgres.PostgresPlatformStore.DefaultSchema;
 }
 
 /// <summary>Transform package settings.</summary>

@@ -19,6 +19,15 @@ public static class AdminApi
     public static void MapAdminApi(this WebApplication app)
     {
         app.MapGet("/health", () => Results.Ok(new { status = "ok" }));
+        // Ready once this node is an Up member of the cluster, i.e. its shard region can host and
+        // reach workflows; until then applying or querying a workflow would wait or time out.
+        app.MapGet("/health/ready", (Akka.Actor.ActorSystem system) =>
+        {
+            var member = Akka.Cluster.Cluster.Get(system).SelfMember;
+            return member.Status == Akka.Cluster.MemberStatus.Up
+                ? Results.Ok(new { status = "ready", member = member.Address.ToString() })
+                : Results.Json(new { status = "not ready", member = member.Address.ToString(), memberStatus = member.Status.ToString() }, statusCode: 503);
+        });
 
         var api = app.MapGroup("/api").AddEndpointFilter(async (ctx, next) =>
         {
