@@ -24,7 +24,7 @@ public sealed class DeadLetterStore : IDeadLetterStore
     {
         Validate(letter);
         await using var connection = await _database.OpenAsync(cancellationToken).ConfigureAwait(false);
-        // One autocommit statement: durable when it returns (synchronous = FULL on SQLite).
+        // One autocommit statement: durable when it returns (synchronous = FULL on SQLite, a commit on PostgreSQL).
         await using var command = connection.Command("""
             INSERT INTO dead_letters (workflow_id, client_id, stage, position, output_index, transform_version, reason, input_json, output_json, created_at)
             VALUES (@workflow_id, @client_id, @stage, @position, @output_index, @transform_version, @reason, @input_json, @output_json, @created_at)
@@ -39,7 +39,7 @@ public sealed class DeadLetterStore : IDeadLetterStore
             .With("@reason", letter.Reason)
             .With("@input_json", letter.InputJson)
             .With("@output_json", letter.OutputJson)
-            .With("@created_at", _database.Now());
+            .With("@created_at", _database.NowParameter());
         return Convert.ToInt64(await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false));
     }
 
@@ -82,7 +82,7 @@ public sealed class DeadLetterStore : IDeadLetterStore
         return Convert.ToInt64(await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false));
     }
 
-    private static async Task<IReadOnlyList<DeadLetter>> ReadAsync(DbCommand command, CancellationToken cancellationToken)
+    private async Task<IReadOnlyList<DeadLetter>> ReadAsync(DbCommand command, CancellationToken cancellationToken)
     {
         var letters = new List<DeadLetter>();
         await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
@@ -99,7 +99,7 @@ public sealed class DeadLetterStore : IDeadLetterStore
                 Reason: reader.GetString(7),
                 InputJson: reader.GetString(8),
                 OutputJson: reader.GetNullableString(9),
-                CreatedAt: StoreTime.Parse(reader.GetString(10))));
+                CreatedAt: _database.ReadTime(reader, 10)));
         }
 
         return letters;

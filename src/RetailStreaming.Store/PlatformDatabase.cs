@@ -4,9 +4,10 @@ namespace RetailStreaming.Store;
 
 /// <summary>
 /// The seam between the stores and a database provider: how to open a connection, how to
-/// prepare the database, and the provider's migrations. The stores' own SQL is written to
-/// run unchanged on SQLite and PostgreSQL (<c>@name</c> parameters, <c>RETURNING</c>,
-/// <c>ON CONFLICT</c>), so a provider only supplies what really differs: types and DDL.
+/// prepare the database, how times are stored, and the provider's migrations. The stores' own
+/// SQL is written to run unchanged on SQLite and PostgreSQL (<c>@name</c> parameters,
+/// <c>RETURNING</c>, <c>ON CONFLICT</c>), so a provider only supplies what really differs:
+/// types, DDL and locking.
 /// </summary>
 internal abstract class PlatformDatabase(TimeProvider time)
 {
@@ -20,8 +21,27 @@ internal abstract class PlatformDatabase(TimeProvider time)
     /// <summary>The provider's migrations, ascending by version.</summary>
     public abstract IReadOnlyList<StoreMigration> Migrations { get; }
 
-    /// <summary>The current time as stored.</summary>
-    public string Now() => StoreTime.ToText(Time.GetUtcNow());
+    /// <summary>The finest time the provider stores; <see cref="Now"/> is truncated to it.</summary>
+    protected virtual TimeSpan TimeResolution => TimeSpan.FromTicks(1);
+
+    /// <summary>
+    /// The current time (UTC) as the database will hand it back: truncated to the provider's
+    /// resolution, so that a time returned to a caller equals the one read back later.
+    /// </summary>
+    public DateTimeOffset Now()
+    {
+        var ticks = Time.GetUtcNow().UtcTicks;
+        return new DateTimeOffset(ticks - ticks % TimeResolution.Ticks, TimeSpan.Zero);
+    }
+
+    /// <summary>A time as a command parameter value of the provider's time columns.</summary>
+    public abstract object TimeParameter(DateTimeOffset time);
+
+    /// <summary>The current time as a command parameter value.</summary>
+    public object NowParameter() => TimeParameter(Now());
+
+    /// <summary>Reads a time column (UTC, offset zero).</summary>
+    public abstract DateTimeOffset ReadTime(DbDataReader reader, int ordinal);
 
     /// <summary>An open connection for one operation; the caller disposes it (back to the pool).</summary>
     public Task<DbConnection> OpenAsync(CancellationToken cancellationToken)
@@ -38,7 +58,23 @@ internal abstract class PlatformDatabase(TimeProvider time)
     public virtual Task PrepareAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
     /// <summary>
-    /// A transaction that holds the write lock from its start, so that two nodes migrating
+    /// The <c>schema_migrations</c> table in the provider's types (<c>version</c>, <c>name</c>,
+    /// <c>applied_at</c>), as <c>CREATE TABLE IF NOT EXISTS</c>.
+    /// </summary>
+    protected abstract string MigrationTableSql { get; }
+
+    /// <summary>
+    /// Creates <c>schema_migrations</c> when it is missing. A plain statement by default; a
+    /// provider on which two nodes creating it at once can collide overrides this.
+    /// </summary>
+    public virtual async Task CreateMigrationTableAsync(DbConnection connection, CancellationToken cancellationToken)
+    {
+        await using var create = connection.Command(MigrationTableSql);
+        await create.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// A transaction that holds the migration lock from its start, so that two nodes migrating
     /// the same database at once apply each migration once.
     /// </summary>
     public abstract Task<DbTransaction> BeginMigrationAsync(DbConnection connection, CancellationToken cancellationToken);

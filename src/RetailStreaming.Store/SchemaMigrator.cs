@@ -8,9 +8,6 @@ namespace RetailStreaming.Store;
 /// </summary>
 internal sealed class SchemaMigrator(PlatformDatabase database)
 {
-    private const string CreateTable =
-        "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)";
-
     /// <summary>Brings the schema to the newest version this build knows; returns the versions it applied.</summary>
     public async Task<IReadOnlyList<int>> MigrateAsync(CancellationToken cancellationToken)
     {
@@ -19,8 +16,7 @@ internal sealed class SchemaMigrator(PlatformDatabase database)
 
         await database.PrepareAsync(cancellationToken).ConfigureAwait(false);
         await using var connection = await database.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
-        await using (var create = connection.Command(CreateTable))
-            await create.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        await database.CreateMigrationTableAsync(connection, cancellationToken).ConfigureAwait(false);
 
         var applied = new List<int>();
         var seen = await ReadAppliedAsync(connection, null, cancellationToken).ConfigureAwait(false);
@@ -46,7 +42,7 @@ internal sealed class SchemaMigrator(PlatformDatabase database)
             await using (var record = connection.Command(
                 "INSERT INTO schema_migrations (version, name, applied_at) VALUES (@version, @name, @applied_at)", transaction))
             {
-                record.With("@version", migration.Version).With("@name", migration.Name).With("@applied_at", database.Now());
+                record.With("@version", migration.Version).With("@name", migration.Name).With("@applied_at", database.NowParameter());
                 await record.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
             }
 

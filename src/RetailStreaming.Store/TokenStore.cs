@@ -56,7 +56,7 @@ public sealed class TokenStore : ITokenStore
         for (var attempt = 0; attempt < 5; attempt++)
         {
             var secret = SecretPrefix + Base64Url.EncodeToString(RandomNumberGenerator.GetBytes(SecretBytes));
-            var info = new TokenInfo(IdOf(secret), role, clientId, description, StoreTime.Parse(createdAt), null);
+            var info = new TokenInfo(IdOf(secret), role, clientId, description, createdAt, null);
             await using var command = connection.Command("""
                 INSERT INTO tokens (id, secret_hash, role, client_id, description, created_at, revoked_at)
                 VALUES (@id, @secret_hash, @role, @client_id, @description, @created_at, NULL)
@@ -67,7 +67,7 @@ public sealed class TokenStore : ITokenStore
                 .With("@role", role)
                 .With("@client_id", clientId)
                 .With("@description", description)
-                .With("@created_at", createdAt);
+                .With("@created_at", _database.TimeParameter(createdAt));
             if (await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false) == 1)
                 return (secret, info);
         }
@@ -117,7 +117,7 @@ public sealed class TokenStore : ITokenStore
         await using var command = connection.Command(
                 "UPDATE tokens SET revoked_at = COALESCE(revoked_at, @now) WHERE id = @id")
             .With("@id", id)
-            .With("@now", _database.Now());
+            .With("@now", _database.NowParameter());
         return await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false) > 0;
     }
 
@@ -125,11 +125,11 @@ public sealed class TokenStore : ITokenStore
 
     private static byte[] Hash(string secret) => SHA256.HashData(Encoding.UTF8.GetBytes(secret));
 
-    private static TokenInfo Read(DbDataReader reader) => new(
+    private TokenInfo Read(DbDataReader reader) => new(
         Id: reader.GetString(0),
         Role: reader.GetString(1),
         ClientId: reader.GetNullableString(2),
         Description: reader.GetString(3),
-        CreatedAt: StoreTime.Parse(reader.GetString(4)),
-        RevokedAt: reader.IsDBNull(5) ? null : StoreTime.Parse(reader.GetString(5)));
+        CreatedAt: _database.ReadTime(reader, 4),
+        RevokedAt: reader.IsDBNull(5) ? null : _database.ReadTime(reader, 5));
 }

@@ -29,7 +29,7 @@ public sealed class WorkflowRegistry : IWorkflowRegistry
             """)
             .With("@workflow_id", workflowId)
             .With("@client_id", clientId)
-            .With("@now", _database.Now());
+            .With("@now", _database.NowParameter());
         if (await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false) == 0)
             throw new InvalidOperationException($"Workflow '{workflowId}' is registered for another client; it cannot be registered for client '{clientId}'.");
     }
@@ -43,7 +43,7 @@ public sealed class WorkflowRegistry : IWorkflowRegistry
         await using var command = connection.Command(
                 "UPDATE workflows SET deleted_at = @now WHERE workflow_id = @workflow_id AND deleted_at IS NULL")
             .With("@workflow_id", workflowId)
-            .With("@now", _database.Now());
+            .With("@now", _database.NowParameter());
         await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
     }
 
@@ -73,7 +73,7 @@ public sealed class WorkflowRegistry : IWorkflowRegistry
         return entries.Count == 0 ? null : entries[0];
     }
 
-    private static async Task<IReadOnlyList<WorkflowEntry>> ReadAsync(DbCommand command, CancellationToken cancellationToken)
+    private async Task<IReadOnlyList<WorkflowEntry>> ReadAsync(DbCommand command, CancellationToken cancellationToken)
     {
         var entries = new List<WorkflowEntry>();
         await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
@@ -82,7 +82,7 @@ public sealed class WorkflowRegistry : IWorkflowRegistry
             entries.Add(new WorkflowEntry(
                 WorkflowId: reader.GetString(0),
                 ClientId: reader.GetString(1),
-                CreatedAt: StoreTime.Parse(reader.GetString(2)),
+                CreatedAt: _database.ReadTime(reader, 2),
                 Deleted: !reader.IsDBNull(3)));
         }
 

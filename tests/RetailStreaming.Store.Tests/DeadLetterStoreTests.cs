@@ -1,11 +1,7 @@
 namespace RetailStreaming.Store.Tests;
 
-public sealed class DeadLetterStoreTests : IDisposable
+public abstract class DeadLetterStoreTests : StoreTestBase
 {
-    private readonly TempStore _temp = new();
-
-    public void Dispose() => _temp.Dispose();
-
     internal static DeadLetter Letter(string workflowId, string stage = "transform", string position = "0/16B3748:0") => new(
         Id: 0,
         WorkflowId: workflowId,
@@ -23,7 +19,7 @@ public sealed class DeadLetterStoreTests : IDisposable
     public async Task Add_then_get_returns_every_field()
     {
         var clock = new ManualClock(new DateTimeOffset(2025, 3, 4, 10, 11, 12, 345, TimeSpan.FromHours(2)));
-        var store = await _temp.OpenInitializedAsync(clock);
+        var store = await Database.OpenInitializedAsync(clock);
         var letter = Letter("wf-a", stage: "delivery");
 
         var id = await store.DeadLetters.AddAsync(letter);
@@ -38,7 +34,7 @@ public sealed class DeadLetterStoreTests : IDisposable
     [Fact]
     public async Task List_and_count_are_per_workflow_oldest_first()
     {
-        var store = await _temp.OpenInitializedAsync();
+        var store = await Database.OpenInitializedAsync();
         var ids = new List<long>();
         for (var i = 0; i < 3; i++)
             ids.Add(await store.DeadLetters.AddAsync(Letter("wf-a", position: $"p{i}")));
@@ -57,7 +53,7 @@ public sealed class DeadLetterStoreTests : IDisposable
     [Fact]
     public async Task Paging_by_after_id_visits_each_letter_once()
     {
-        var store = await _temp.OpenInitializedAsync();
+        var store = await Database.OpenInitializedAsync();
         for (var i = 0; i < 7; i++)
         {
             await store.DeadLetters.AddAsync(Letter("wf-a", position: $"p{i}"));
@@ -83,7 +79,7 @@ public sealed class DeadLetterStoreTests : IDisposable
     [Fact]
     public async Task One_workflows_letters_are_never_listed_for_another()
     {
-        var store = await _temp.OpenInitializedAsync();
+        var store = await Database.OpenInitializedAsync();
         await store.DeadLetters.AddAsync(Letter("wf-a"));
         await store.DeadLetters.AddAsync(Letter("wf-a"));
 
@@ -102,7 +98,7 @@ public sealed class DeadLetterStoreTests : IDisposable
     [InlineData("OutputIndex")]
     public async Task Invalid_letters_are_rejected_naming_the_field(string field)
     {
-        var store = await _temp.OpenInitializedAsync();
+        var store = await Database.OpenInitializedAsync();
         var valid = Letter("wf-a");
         var invalid = field switch
         {
@@ -125,7 +121,7 @@ public sealed class DeadLetterStoreTests : IDisposable
     [Fact]
     public async Task Invalid_queries_are_rejected()
     {
-        var store = await _temp.OpenInitializedAsync();
+        var store = await Database.OpenInitializedAsync();
 
         await Assert.ThrowsAsync<ArgumentException>(() => store.DeadLetters.ListAsync(""));
         await Assert.ThrowsAsync<ArgumentException>(() => store.DeadLetters.CountAsync(""));
@@ -134,9 +130,34 @@ public sealed class DeadLetterStoreTests : IDisposable
     }
 
     [Fact]
+    public async Task Text_comes_back_exactly_as_it_was_stored()
+    {
+        var store = await Database.OpenInitializedAsync();
+        // Key order, duplicate keys, spacing and escapes are the input's own: nothing normalises them.
+        var input = """{ "b":1, "a":[1.50, 1e3], "a":"dup", "text":"\u00e9 ü 中文 🛒 \"q\"\t" }""";
+        var letter = Letter("wf-ü-🛒") with
+        {
+            InputJson = input + new string(' ', 3) + new string('x', 1_000_000),
+            Reason = "line 1\nline 2 'quoted' \"double\" -- not a comment; DROP TABLE dead_letters;",
+            TransformVersion = "2.0.0-beta.1+build.7",
+            Position = "0000000016B3748:000042",
+        };
+
+        var stored = await store.DeadLetters.GetAsync(await store.DeadLetters.AddAsync(letter));
+
+        Assert.NotNull(stored);
+        Assert.Equal(letter.InputJson, stored.InputJson);
+        Assert.Equal(letter.Reason, stored.Reason);
+        Assert.Equal(letter.WorkflowId, stored.WorkflowId);
+        Assert.Equal(letter.Position, stored.Position);
+        Assert.Equal(letter.TransformVersion, stored.TransformVersion);
+        Assert.Equal(1, await store.DeadLetters.CountAsync("wf-ü-🛒"));
+    }
+
+    [Fact]
     public async Task Concurrent_adds_are_all_stored()
     {
-        var store = await _temp.OpenInitializedAsync();
+        var store = await Database.OpenInitializedAsync();
 
         var ids = await Task.WhenAll(Enumerable.Range(0, 8).Select(worker => Task.Run(async () =>
         {
@@ -156,10 +177,10 @@ public sealed class DeadLetterStoreTests : IDisposable
     }
 
     [Fact]
-    public async Task Concurrent_adds_from_two_store_instances_on_one_file_are_all_stored()
+    public async Task Concurrent_adds_from_two_store_instances_on_one_database_are_all_stored()
     {
-        var first = await _temp.OpenInitializedAsync();
-        var second = await _temp.OpenInitializedAsync();
+        var first = await Database.OpenInitializedAsync();
+        var second = await Database.OpenInitializedAsync();
 
         await Task.WhenAll(new[] { first, second }.SelectMany(store => Enumerable.Range(0, 4).Select(worker => Task.Run(async () =>
         {
@@ -169,4 +190,15 @@ public sealed class DeadLetterStoreTests : IDisposable
 
         Assert.Equal(200, await first.DeadLetters.CountAsync("wf-shared"));
     }
+}
+
+public sealed class SqliteDeadLetterStoreTests : DeadLetterStoreTests
+{
+    protected override Task<TestDatabase> CreateDatabaseAsync() => Task.FromResult<TestDatabase>(new SqliteTestDatabase());
+}
+
+[Collection(PostgresCollection.Name)]
+public sealed class PostgresDeadLetterStoreTests(PostgresFixture postgres) : DeadLetterStoreTests
+{
+    protected override async Task<TestDatabase> CreateDatabaseAsync() => await postgres.CreateDatabaseAsync();
 }

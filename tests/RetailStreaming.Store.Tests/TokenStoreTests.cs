@@ -1,17 +1,11 @@
-using Microsoft.Data.Sqlite;
-
 namespace RetailStreaming.Store.Tests;
 
-public sealed class TokenStoreTests : IDisposable
+public abstract class TokenStoreTests : StoreTestBase
 {
-    private readonly TempStore _temp = new();
-
-    public void Dispose() => _temp.Dispose();
-
     [Fact]
     public async Task Issue_then_authenticate_returns_the_tokens_info()
     {
-        var store = await _temp.OpenInitializedAsync();
+        var store = await Database.OpenInitializedAsync();
 
         var (secret, info) = await store.Tokens.IssueAsync("client", "client-1", "status page of client-1");
 
@@ -25,7 +19,7 @@ public sealed class TokenStoreTests : IDisposable
     [Fact]
     public async Task Wrong_or_malformed_secrets_do_not_authenticate()
     {
-        var store = await _temp.OpenInitializedAsync();
+        var store = await Database.OpenInitializedAsync();
         var (secret, _) = await store.Tokens.IssueAsync("operator", null, "ops");
         var tampered = secret[..^1] + (secret[^1] == 'A' ? 'B' : 'A');
 
@@ -39,14 +33,14 @@ public sealed class TokenStoreTests : IDisposable
     [Fact]
     public async Task List_shows_every_token_and_no_secret_is_stored()
     {
-        var store = await _temp.OpenInitializedAsync();
+        var store = await Database.OpenInitializedAsync();
         var (operatorSecret, operatorInfo) = await store.Tokens.IssueAsync("operator", null, "ops");
         var (clientSecret, clientInfo) = await store.Tokens.IssueAsync("client", "client-1", "client-1");
 
         var listed = await store.Tokens.ListAsync();
 
         Assert.Equal(new[] { operatorInfo, clientInfo }.OrderBy(t => t.CreatedAt).ThenBy(t => t.Id, StringComparer.Ordinal), listed);
-        var fileText = DumpTokensTable();
+        var fileText = await Database.DumpAsync("tokens");
         Assert.DoesNotContain(operatorSecret, fileText);
         Assert.DoesNotContain(clientSecret, fileText);
         Assert.DoesNotContain(operatorSecret[12..], fileText);
@@ -55,7 +49,7 @@ public sealed class TokenStoreTests : IDisposable
     [Fact]
     public async Task Revoked_tokens_no_longer_authenticate()
     {
-        var store = await _temp.OpenInitializedAsync();
+        var store = await Database.OpenInitializedAsync();
         var (secret, info) = await store.Tokens.IssueAsync("operator", null, "ops");
         var (otherSecret, _) = await store.Tokens.IssueAsync("operator", null, "other");
 
@@ -76,24 +70,22 @@ public sealed class TokenStoreTests : IDisposable
     [InlineData("operator", "client-1", "clientId")]
     public async Task Invalid_roles_are_rejected_naming_the_field(string role, string? clientId, string field)
     {
-        var store = await _temp.OpenInitializedAsync();
+        var store = await Database.OpenInitializedAsync();
 
         var error = await Assert.ThrowsAsync<ArgumentException>(() => store.Tokens.IssueAsync(role, clientId, "x"));
 
         Assert.Equal(field, error.ParamName);
         Assert.Empty(await store.Tokens.ListAsync());
     }
+}
 
-    private string DumpTokensTable()
-    {
-        using var connection = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = _temp.DatabasePath, Pooling = false }.ToString());
-        connection.Open();
-        using var command = connection.CreateCommand();
-        command.CommandText = "SELECT id || '|' || hex(secret_hash) || '|' || role || '|' || coalesce(client_id, '') || '|' || description FROM tokens";
-        using var reader = command.ExecuteReader();
-        var text = new System.Text.StringBuilder();
-        while (reader.Read())
-            text.AppendLine(reader.GetString(0));
-        return text.ToString();
-    }
+public sealed class SqliteTokenStoreTests : TokenStoreTests
+{
+    protected override Task<TestDatabase> CreateDatabaseAsync() => Task.FromResult<TestDatabase>(new SqliteTestDatabase());
+}
+
+[Collection(PostgresCollection.Name)]
+public sealed class PostgresTokenStoreTests(PostgresFixture postgres) : TokenStoreTests
+{
+    protected override async Task<TestDatabase> CreateDatabaseAsync() => await postgres.CreateDatabaseAsync();
 }

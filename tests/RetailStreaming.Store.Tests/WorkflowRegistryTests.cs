@@ -1,16 +1,13 @@
 namespace RetailStreaming.Store.Tests;
 
-public sealed class WorkflowRegistryTests : IDisposable
+public abstract class WorkflowRegistryTests : StoreTestBase
 {
-    private readonly TempStore _temp = new();
     private readonly ManualClock _clock = new(new DateTimeOffset(2025, 1, 1, 8, 0, 0, TimeSpan.Zero));
-
-    public void Dispose() => _temp.Dispose();
 
     [Fact]
     public async Task Registering_twice_keeps_the_creation_time()
     {
-        var store = await _temp.OpenInitializedAsync(_clock);
+        var store = await Database.OpenInitializedAsync(_clock);
         var created = _clock.Now;
 
         await store.Workflows.RegisterAsync("wf-a", "client-1");
@@ -24,7 +21,7 @@ public sealed class WorkflowRegistryTests : IDisposable
     [Fact]
     public async Task List_by_client_shows_only_that_clients_workflows_by_id()
     {
-        var store = await _temp.OpenInitializedAsync(_clock);
+        var store = await Database.OpenInitializedAsync(_clock);
         await store.Workflows.RegisterAsync("wf-c", "client-1");
         await store.Workflows.RegisterAsync("wf-b", "client-2");
         await store.Workflows.RegisterAsync("wf-a", "client-1");
@@ -38,7 +35,7 @@ public sealed class WorkflowRegistryTests : IDisposable
     [Fact]
     public async Task Mark_deleted_hides_the_workflow_and_registering_restores_it()
     {
-        var store = await _temp.OpenInitializedAsync(_clock);
+        var store = await Database.OpenInitializedAsync(_clock);
         await store.Workflows.RegisterAsync("wf-a", "client-1");
         await store.Workflows.RegisterAsync("wf-b", "client-1");
 
@@ -57,7 +54,7 @@ public sealed class WorkflowRegistryTests : IDisposable
     [Fact]
     public async Task A_workflow_id_cannot_move_to_another_client()
     {
-        var store = await _temp.OpenInitializedAsync(_clock);
+        var store = await Database.OpenInitializedAsync(_clock);
         await store.Workflows.RegisterAsync("wf-a", "client-1");
 
         await Assert.ThrowsAsync<InvalidOperationException>(() => store.Workflows.RegisterAsync("wf-a", "client-2"));
@@ -68,11 +65,22 @@ public sealed class WorkflowRegistryTests : IDisposable
     [Fact]
     public async Task Empty_ids_are_rejected_naming_the_field()
     {
-        var store = await _temp.OpenInitializedAsync(_clock);
+        var store = await Database.OpenInitializedAsync(_clock);
 
         Assert.Equal("workflowId", (await Assert.ThrowsAsync<ArgumentException>(() => store.Workflows.RegisterAsync("", "client-1"))).ParamName);
         Assert.Equal("clientId", (await Assert.ThrowsAsync<ArgumentException>(() => store.Workflows.RegisterAsync("wf-a", " "))).ParamName);
         Assert.Equal("workflowId", (await Assert.ThrowsAsync<ArgumentException>(() => store.Workflows.MarkDeletedAsync(""))).ParamName);
         Assert.Equal("clientId", (await Assert.ThrowsAsync<ArgumentException>(() => store.Workflows.ListAsync(""))).ParamName);
     }
+}
+
+public sealed class SqliteWorkflowRegistryTests : WorkflowRegistryTests
+{
+    protected override Task<TestDatabase> CreateDatabaseAsync() => Task.FromResult<TestDatabase>(new SqliteTestDatabase());
+}
+
+[Collection(PostgresCollection.Name)]
+public sealed class PostgresWorkflowRegistryTests(PostgresFixture postgres) : WorkflowRegistryTests
+{
+    protected override async Task<TestDatabase> CreateDatabaseAsync() => await postgres.CreateDatabaseAsync();
 }

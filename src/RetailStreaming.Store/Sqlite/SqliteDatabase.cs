@@ -29,6 +29,12 @@ internal sealed class SqliteDatabase : PlatformDatabase
 
     public override IReadOnlyList<StoreMigration> Migrations => SqliteMigrations.All;
 
+    public override object TimeParameter(DateTimeOffset time) => SqliteTime.ToText(time);
+
+    public override DateTimeOffset ReadTime(DbDataReader reader, int ordinal) => SqliteTime.Parse(reader.GetString(ordinal));
+
+    protected override string MigrationTableSql => SqliteMigrations.MigrationTable;
+
     private bool InMemory =>
         _settings.Mode == SqliteOpenMode.Memory || _settings.DataSource is "" or ":memory:";
 

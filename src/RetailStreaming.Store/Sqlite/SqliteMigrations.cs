@@ -7,6 +7,10 @@ namespace RetailStreaming.Store.Sqlite;
 /// </summary>
 internal static class SqliteMigrations
 {
+    /// <summary>The bookkeeping table: one row per applied migration.</summary>
+    public const string MigrationTable =
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)";
+
     public static readonly IReadOnlyList<StoreMigration> All =
     [
         new(1, "dead_letters", """

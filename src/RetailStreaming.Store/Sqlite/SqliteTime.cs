@@ -1,9 +1,9 @@
 using System.Globalization;
 
-namespace RetailStreaming.Store;
+namespace RetailStreaming.Store.Sqlite;
 
-/// <summary>Times as stored: ISO 8601 UTC text of fixed width, so that text order is time order.</summary>
-internal static class StoreTime
+/// <summary>Times as SQLite stores them: ISO 8601 UTC text of fixed width, so that text order is time order.</summary>
+internal static class SqliteTime
 {
     private const string Format = "yyyy-MM-dd'T'HH:mm:ss.fffffff'Z'";
 
@@ -12,5 +12,4 @@ internal static class StoreTime
 
     public static DateTimeOffset Parse(string text) =>
         DateTimeOffset.Parse(text, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal);
-
 }

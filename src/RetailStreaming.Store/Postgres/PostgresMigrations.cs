@@ -1,0 +1,63 @@
+namespace RetailStreaming.Store.Postgres;
+
+/// <summary>
+/// The PostgreSQL schema, as numbered migrations with the same versions and names as the
+/// SQLite ones. Append only: a released migration is never edited (its name is checked
+/// against the database), a change is a new migration. Tables are created in the store's
+/// schema (the connection's search_path), never in <c>public</c>.
+/// </summary>
+/// <remarks>
+/// Ids and keys are <c>COLLATE "C"</c>: they are machine identifiers, and byte order keeps
+/// <c>ORDER BY</c> the same as on SQLite whatever the database's default collation is.
+/// JSON is kept as <c>text</c>, not <c>jsonb</c>: a dead letter holds the input exactly as
+/// it was written (jsonb would reorder keys and drop duplicates).
+/// </remarks>
+internal static class PostgresMigrations
+{
+    /// <summary>The bookkeeping table: one row per applied migration.</summary>
+    public const string MigrationTable =
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL)";
+
+    public static readonly IReadOnlyList<StoreMigration> All =
+    [
+        new(1, "dead_letters", """
+            -- An identity never hands out an id twice, so that paging by "after id" and ids
+            -- quoted in tickets stay unambiguous.
+            CREATE TABLE dead_letters (
+                id                bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                workflow_id       text COLLATE "C" NOT NULL,
+                client_id         text COLLATE "C" NOT NULL,
+                stage             text NOT NULL CHECK (stage IN ('transform', 'delivery')),
+                position          text COLLATE "C" NOT NULL,
+                output_index      integer CHECK (output_index >= 0),
+                transform_version text,
+                reason            text NOT NULL,
+                input_json        text NOT NULL,
+                output_json       text,
+                created_at        timestamptz NOT NULL
+            );
+            CREATE INDEX ix_dead_letters_workflow ON dead_letters (workflow_id, id);
+            """),
+        new(2, "workflows", """
+            CREATE TABLE workflows (
+                workflow_id text COLLATE "C" NOT NULL PRIMARY KEY,
+                client_id   text COLLATE "C" NOT NULL,
+                created_at  timestamptz NOT NULL,
+                deleted_at  timestamptz
+            );
+            CREATE INDEX ix_workflows_client ON workflows (client_id, workflow_id);
+            """),
+        new(3, "tokens", """
+            CREATE TABLE tokens (
+                id          text COLLATE "C" NOT NULL PRIMARY KEY,
+                secret_hash bytea NOT NULL,
+                role        text NOT NULL CHECK (role IN ('operator', 'client')),
+                client_id   text COLLATE "C",
+                description text NOT NULL,
+                created_at  timestamptz NOT NULL,
+                revoked_at  timestamptz,
+                CHECK ((role = 'client') = (client_id IS NOT NULL))
+            );
+            """),
+    ];
+}
