@@ -221,10 +221,28 @@ public sealed partial class TransformPackageStore
               "or delete the cached folder if the change is intended.");
     }
 
+    /// <summary>
+    /// The hash of what runs: the names and bytes of the package's lib/ entries, in name order.
+    /// Not the .nupkg's bytes: every pack writes new zip timestamps and a random core-properties
+    /// id, so a rebuild of unchanged code must not look like a republished version. Compilation is
+    /// deterministic, so changed code does change the assemblies' bytes.
+    /// </summary>
     private static string HashOf(string file)
     {
-        using var stream = new FileStream(file, FileMode.Open, FileAccess.Read, FileShare.Read);
-        return Convert.ToBase64String(SHA512.HashData(stream));
+        using var zip = ZipFile.OpenRead(file);
+        using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA512);
+        foreach (var entry in zip.Entries
+                     .Where(e => e.FullName.StartsWith("lib/", StringComparison.OrdinalIgnoreCase))
+                     .OrderBy(e => e.FullName, StringComparer.Ordinal))
+        {
+            sha.AppendData(System.Text.Encoding.UTF8.GetBytes(entry.FullName + "\0" + entry.Length + "\0"));
+            using var content = entry.Open();
+            var buffer = new byte[81920];
+            int read;
+            while ((read = content.Read(buffer, 0, buffer.Length)) > 0)
+                sha.AppendData(buffer, 0, read);
+        }
+        return Convert.ToBase64String(sha.GetHashAndReset());
     }
 
     private static void RemoveAbandonedTempFolders(string parent)

@@ -218,4 +218,22 @@ public sealed class TransformPackageStoreTests : IDisposable
 
         Assert.Contains("must not change", e.Message);
     }
+
+    [Fact]
+    public void A_version_packed_again_from_the_same_code_is_accepted()
+    {
+        // Every pack writes new zip timestamps and a new core-properties file; only the assemblies
+        // count, so rebuilding unchanged code is not a republished version.
+        var feed = _temp.Sub("feed");
+        var store = new TransformPackageStore(feed, _temp.Sub("cache"));
+        var dll = File("lib/net8.0/A.dll");
+        WriteNupkg(feed, "Acme.Sales", "1.0.0", [dll]);
+        store.Extract("Acme.Sales", "1.0.0");
+
+        System.IO.File.Delete(Path.Combine(feed, "Acme.Sales.1.0.0.nupkg"));
+        WriteNupkg(feed, "Acme.Sales", "1.0.0", [dll, ("package/services/metadata/core-properties/other.psmdcp", [1, 2, 3])]);
+
+        var again = store.Extract("Acme.Sales", "1.0.0");
+        Assert.True(System.IO.File.Exists(Path.Combine(again.Directory, "A.dll")));
+    }
 }
