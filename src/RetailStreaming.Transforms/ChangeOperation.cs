@@ -15,4 +15,9 @@ public enum ChangeOperation
 
     /// <summary>A row read by a snapshot (initial or on demand): <see cref="ChangeEvent.After"/> holds it.</summary>
     Read = 4,
+
+    /// <summary>Every row of a table was removed at once (SQL <c>TRUNCATE</c>): <see cref="ChangeEvent.Table"/>
+    /// names the table, <see cref="ChangeEvent.Key"/> is empty and <see cref="ChangeEvent.Before"/> and
+    /// <see cref="ChangeEvent.After"/> are null. No delete is delivered for the rows themselves.</summary>
+    Truncate = 5,
 }

@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using RetailStreaming.Connectors;
+using RetailStreaming.Connectors.Postgres;
 using RetailStreaming.Connectors.Sqlite;
 using RetailStreaming.Connectors.Webhooks;
 using RetailStreaming.Definitions;
@@ -41,6 +42,8 @@ public sealed partial class DefaultWorkflowConnectors : IWorkflowConnectors, IDi
         {
             "sqlite" => new SqliteChangeTableSource(definition.Id, connection, source.Tables,
                 Logger<SqliteChangeTableSource>(definition)),
+            "postgres" => new PostgresLogicalSource(definition.Id, connection, source.Tables,
+                Logger<PostgresLogicalSource>(definition)),
             _ => throw new NotSupportedException($"source.kind '{source.Kind}' is not available on this node yet."),
         };
     }
