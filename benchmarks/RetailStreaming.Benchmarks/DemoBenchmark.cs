@@ -42,15 +42,17 @@ public static class DemoBenchmark
 
         Console.WriteLine($"demo pipeline, {duration.TotalSeconds:0}s per rate, {Environment.ProcessorCount} cores");
         Console.WriteLine();
+        // delivered/s: distinct changes received over the time from the first write to the last
+        // delivery, drain included, so a rate the pipeline cannot sustain shows as less.
         Console.WriteLine("| target/s | written | delivered/s | p50 ms | p95 ms | p99 ms | max ms | duplicates | lost |");
         Console.WriteLine("|---------:|--------:|------------:|-------:|-------:|-------:|-------:|-----------:|-----:|");
         foreach (var (rate, r) in rows)
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"| {rate,8} | {r.Written,7} | {r.Delivered / r.Elapsed.TotalSeconds,11:0} | {r.P50Ms,6:0} | {r.P95Ms,6:0} | {r.P99Ms,6:0} | {r.MaxMs,6:0} | {r.Duplicates,10} | {r.Lost,4} |"));
+                $"| {rate,8} | {r.Written,7} | {r.Delivered / r.UntilDelivered.TotalSeconds,11:0} | {r.P50Ms,6:0} | {r.P95Ms,6:0} | {r.P99Ms,6:0} | {r.MaxMs,6:0} | {r.Duplicates,10} | {r.Lost,4} |"));
         Console.WriteLine();
-        var best = rows.MaxBy(r => r.Result.Delivered / r.Result.Elapsed.TotalSeconds);
+        var best = rows.MaxBy(r => r.Result.Delivered / r.Result.UntilDelivered.TotalSeconds);
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"max_delivered_per_s={best.Result.Delivered / best.Result.Elapsed.TotalSeconds:0} p99_ms_at_{rows[0].Rate}={rows[0].Result.P99Ms:0} lost={rows.Sum(r => r.Result.Lost)} duplicates={rows.Sum(r => r.Result.Duplicates)}"));
+            $"max_delivered_per_s={best.Result.Delivered / best.Result.UntilDelivered.TotalSeconds:0} p99_ms_at_{rows[0].Rate}={rows[0].Result.P99Ms:0} lost={rows.Sum(r => r.Result.Lost)} duplicates={rows.Sum(r => r.Result.Duplicates)}"));
         return rows.Any(r => r.Result.Lost > 0) ? 1 : 0;
     }
 
