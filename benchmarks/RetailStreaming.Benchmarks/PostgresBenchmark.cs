@@ -1,0 +1,526 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Globalization;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Npgsql;
+using NpgsqlTypes;
+using Npgsql.Replication;
+using Npgsql.Replication.PgOutput;
+using Npgsql.Replication.PgOutput.Messages;
+using RetailStreaming.Connectors;
+using RetailStreaming.Connectors.Postgres;
+using RetailStreaming.Connectors.Webhooks;
+using RetailStreaming.Node;
+using RetailStreaming.Node.Admin;
+using RetailStreaming.Node.Demo;
+using RetailStreaming.Samples.Retail;
+using RetailStreaming.TestSupport;
+using RetailStreaming.Transforms;
+using RetailStreaming.Workflows.Protocol;
+
+namespace RetailStreaming.Benchmarks;
+
+/// <summary>
+/// PostgreSQL capture on one WAL of N rows written into the retail tables: the platform end to end
+/// (commit to endpoint 2xx), a bare pgoutput decoder, and a bare pipeline doing the platform's job
+/// without it (decode, the sample transform, the same JSON and signature, the same batches to the
+/// same receiver); then the platform's commit-to-2xx latency at a steady rate.
+/// </summary>
+/// <remarks>
+/// Every consumer has its own slot, created before the WAL is written, so all of them decode the
+/// same WAL. The platform's slot is created by a first start of the node (the workflow creates it
+/// on its first read); the node is stopped while the WAL is written, and its restart drains it.
+/// </remarks>
+public static class PostgresBenchmark
+{
+    private const string WorkflowId = "bench-pg";
+    private const string Publication = "bench_pub";
+    private const string SecretVariable = "RS_BENCH_PG_WEBHOOK_SECRET";
+    private const int BatchRecords = 200;
+
+    public static async Task<int> RunAsync(string[] args)
+    {
+        var rows = int.Parse(Arg(args, "--rows") ?? "200000", CultureInfo.InvariantCulture);
+        var latencyFor = DemoOptions.ParseDuration(Arg(args, "--latency-for") ?? "15s");
+        var rate = int.Parse(Arg(args, "--rate") ?? "2000", CultureInfo.InvariantCulture);
+        var dataDirectory = Path.Combine(Path.GetTempPath(), $"rs-bench-pg-{Guid.NewGuid():N}");
+
+        await using var server = await PostgresServer.StartAsync();
+        var database = await server.CreateDatabaseAsync("bench");
+        await ExecuteAsync(database, $"""
+            CREATE TABLE stores (store_id text PRIMARY KEY, name text NOT NULL, city text NOT NULL);
+            CREATE TABLE products (sku text PRIMARY KEY, name text NOT NULL, price numeric(12,2) NOT NULL, category text NOT NULL);
+            CREATE TABLE catalog (store_id text NOT NULL, sku text NOT NULL, listed boolean NOT NULL, PRIMARY KEY (store_id, sku));
+            CREATE TABLE tickets (ticket_id text PRIMARY KEY, store_id text NOT NULL, sku text NOT NULL,
+                quantity integer NOT NULL, unit_price numeric(12,2) NOT NULL, sold_at text NOT NULL);
+            CREATE PUBLICATION {Publication} FOR TABLE stores, products, catalog, tickets;
+            """);
+        await using (var replication = new LogicalReplicationConnection(database))
+        {
+            await replication.Open();
+            await replication.CreatePgOutputReplicationSlot("bench_decode");
+            await replication.CreatePgOutputReplicationSlot("bench_pipeline");
+        }
+
+        var secret = StandardWebhooks.GenerateSecret();
+        Environment.SetEnvironmentVariable(SecretVariable, secret);
+        await using var receiver = await BenchReceiver.StartAsync(secret);
+        var node = NodeOptionsFor(dataDirectory);
+        NodeHost.ConfigureLogging(node);
+        var yaml = Workflow(database, receiver.Url);
+
+        try
+        {
+            // First start: the workflow creates its slot; then the node stops while the WAL is written.
+            await using (var platform = await StartPlatformAsync(node))
+            {
+                await ApplyAsync(platform, yaml);
+                await UntilAsync("the workflow's slot is active", TimeSpan.FromSeconds(60), async () => await SlotActiveAsync(database) == true);
+                await platform.StopAsync();
+            }
+            await UntilAsync("the workflow's slot is released", TimeSpan.FromSeconds(30), async () => await SlotActiveAsync(database) == false);
+
+            var writing = Stopwatch.StartNew();
+            await WriteWalAsync(database, rows, startAt: 0);
+            var writeSeconds = writing.Elapsed.TotalSeconds;
+            Console.Error.WriteLine($"WAL written: {rows} rows in {writeSeconds:0.0}s");
+
+            // End to end: the node starts again and drains the WAL.
+            receiver.Reset();
+            var clock = Stopwatch.StartNew();
+            double endToEndSeconds, firstToLastSeconds, p50, p99;
+            long latencyChanges;
+            await using (var platform = await StartPlatformAsync(node))
+            {
+                var started = clock.Elapsed;
+                await UntilAsync($"the platform delivered {rows} changes", TimeSpan.FromMinutes(30), () => Task.FromResult(receiver.DistinctPositions >= rows),
+                    () => $"{receiver.DistinctPositions} delivered");
+                endToEndSeconds = (receiver.LastArrival - started).TotalSeconds;
+                firstToLastSeconds = (receiver.LastArrival - receiver.FirstArrival).TotalSeconds;
+                Console.Error.WriteLine($"end-to-end: {rows} in {endToEndSeconds:0.0}s from node start (first to last record {firstToLastSeconds:0.0}s)");
+
+                // Latency at a steady rate, on the running node.
+                receiver.Reset();
+                latencyChanges = await WritePacedAsync(database, rate, latencyFor, startAt: rows);
+                try
+                {
+                    await UntilAsync($"the platform delivered the {latencyChanges} paced changes", TimeSpan.FromSeconds(60),
+                        () => Task.FromResult(receiver.DistinctPositions >= latencyChanges), () => $"{receiver.DistinctPositions} delivered");
+                }
+                catch (TimeoutException e)
+                {
+                    // Reported, not hidden: the figures below then cover what arrived.
+                    Console.Error.WriteLine($"latency phase incomplete: {e.Message}");
+                }
+                var latencies = receiver.Latencies();
+                p50 = Percentile(latencies, 0.50);
+                p99 = Percentile(latencies, 0.99);
+                await platform.StopAsync();
+            }
+
+            var decodeSeconds = await BareDecodeAsync(database, rows);
+            Console.Error.WriteLine($"bare-decode: {rows} in {decodeSeconds:0.0}s");
+            receiver.Reset();
+            var pipelineSeconds = await BarePipelineAsync(database, rows, receiver.Url, secret);
+            if (receiver.DistinctPositions < rows) throw new InvalidOperationException($"the bare pipeline delivered {receiver.DistinctPositions} of {rows}");
+            Console.Error.WriteLine($"bare-pipeline: {rows} in {pipelineSeconds:0.0}s");
+
+            var endToEnd = rows / endToEndSeconds;
+            var decode = rows / decodeSeconds;
+            var pipeline = rows / pipelineSeconds;
+            var inv = CultureInfo.InvariantCulture;
+            Console.WriteLine($"postgres capture, {rows} rows in one WAL, {Environment.ProcessorCount} cores");
+            Console.WriteLine();
+            Console.WriteLine("| measurement | changes | seconds | changes/s | notes |");
+            Console.WriteLine("|---|---:|---:|---:|---|");
+            Console.WriteLine(string.Create(inv, $"| write the WAL | {rows} | {writeSeconds:0.00} | {rows / writeSeconds:0} | INSERT ... SELECT, 1,000 rows per transaction |"));
+            Console.WriteLine(string.Create(inv, $"| end-to-end (platform) | {rows} | {endToEndSeconds:0.00} | {endToEnd:0} | node start to last 2xx; first to last record {firstToLastSeconds:0.00}s ({rows / firstToLastSeconds:0}/s) |"));
+            Console.WriteLine(string.Create(inv, $"| bare-decode | {rows} | {decodeSeconds:0.00} | {decode:0} | pgoutput decode of every value, nothing else |"));
+            Console.WriteLine(string.Create(inv, $"| bare-pipeline | {rows} | {pipelineSeconds:0.00} | {pipeline:0} | decode, RetailTransform, JSON, signature, {BatchRecords}-record batches |"));
+            Console.WriteLine(string.Create(inv, $"| latency at {rate}/s (platform) | {latencyChanges} | {latencyFor.TotalSeconds:0} | {latencyChanges / latencyFor.TotalSeconds:0} | commit to 2xx: p50 {p50:0.0} ms, p99 {p99:0.0} ms |"));
+            Console.WriteLine();
+            Console.WriteLine(string.Create(inv, $"end-to-end / bare-decode = {endToEnd / decode:0.00}"));
+            Console.WriteLine(string.Create(inv,
+                $"end-to-end={endToEnd:0} bare-decode={decode:0} bare-pipeline={pipeline:0} ratio={endToEnd / pipeline:0.00} p50={p50:0.0} p99={p99:0.0}"));
+            return 0;
+        }
+        finally
+        {
+            try { Directory.Delete(dataDirectory, recursive: true); } catch (IOException) { }
+        }
+    }
+
+    private static NodeOptions NodeOptionsFor(string dataDirectory)
+    {
+        var node = new NodeOptions();
+        node.Node.Port = 0;
+        node.Node.DataDirectory = dataDirectory;
+        node.Admin.Url = "http://127.0.0.1:0";
+        node.Logging.MinimumLevel = "Warning";
+        node.Transforms.PackageDirectory = PackageDirectory();
+        return node;
+    }
+
+    private static string Workflow(string database, string receiverUrl) => $"""
+        id: {WorkflowId}
+        client: bench
+        source:
+          kind: postgres
+          connection: "{database}"
+          tables: [stores, products, catalog, tickets]
+          batchSize: 500
+        transform:
+          package: RetailStreaming.Samples.Retail
+          version: 1.0.0
+          type: RetailStreaming.Samples.Retail.RetailTransform
+          timeBudget: 5s
+          settings:
+            currency: EUR
+            vatRate: "0.20"
+        delivery:
+          kind: webhook
+          url: "{receiverUrl}"
+          secretRef: env:{SecretVariable}
+          timeout: 10s
+          batching:
+            maxRecords: {BatchRecords}
+            maxWait: 20ms
+          retry:
+            initialBackoff: 100ms
+            maxBackoff: 2s
+            maxAttempts: 0
+        """;
+
+    private static async Task<WebApplication> StartPlatformAsync(NodeOptions node)
+    {
+        var app = await NodeHost.BuildAsync(node);
+        await app.StartAsync();
+        return app;
+    }
+
+    private static async Task ApplyAsync(WebApplication app, string yaml)
+    {
+        var queries = app.Services.GetRequiredService<WorkflowQueries>();
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                var reply = await queries.ApplyAsync(WorkflowId, yaml, "bench.yaml", CancellationToken.None);
+                if (reply is WorkflowReplies.DefinitionApplied or WorkflowReplies.DefinitionUnchanged) return;
+                throw new InvalidOperationException($"The benchmark workflow was not applied: {reply}");
+            }
+            catch (Akka.Actor.AskTimeoutException) when (attempt < 5)
+            {
+                // The one-node cluster is still forming.
+            }
+        }
+    }
+
+    private static async Task<bool?> SlotActiveAsync(string database)
+    {
+        await using var connection = new NpgsqlConnection(database);
+        await connection.OpenAsync();
+        await using var cmd = new NpgsqlCommand("SELECT active FROM pg_replication_slots WHERE slot_name = @s", connection);
+        cmd.Parameters.AddWithValue("s", PostgresCaptureNames.ObjectName(WorkflowId));
+        return await cmd.ExecuteScalarAsync() as bool?;
+    }
+
+    /// <summary>
+    /// Rows <paramref name="startAt"/>.. of the WAL: per 20 rows 14 tickets, 2 products, 3 catalog
+    /// rows and 1 store, inserted 1,000 rows per transaction.
+    /// </summary>
+    private static async Task WriteWalAsync(string database, int rows, int startAt)
+    {
+        await using var connection = new NpgsqlConnection(database);
+        await connection.OpenAsync();
+        for (var first = startAt; first < startAt + rows; first += 1000)
+        {
+            var last = Math.Min(first + 1000, startAt + rows) - 1;
+            await using var tx = await connection.BeginTransactionAsync();
+            await using var cmd = new NpgsqlCommand(InsertRangeSql, connection, tx);
+            cmd.Parameters.AddWithValue("a", first);
+            cmd.Parameters.AddWithValue("b", last);
+            await cmd.ExecuteNonQueryAsync();
+            await tx.CommitAsync();
+        }
+    }
+
+    private const string InsertRangeSql = """
+        INSERT INTO tickets SELECT 'T-' || g, 'S' || (g % 50), 'SKU-' || (g % 5000), 1 + g % 9, (1 + g % 400) / 4.0, '2026-01-01T10:00:00Z'
+          FROM generate_series(@a, @b) g WHERE g % 20 < 14;
+        INSERT INTO products SELECT 'SKU-P' || g, 'Product ' || g, (1 + g % 800) / 8.0, CASE WHEN g % 2 = 0 THEN 'grocery' ELSE 'drinks' END
+          FROM generate_series(@a, @b) g WHERE g % 20 IN (14, 15);
+        INSERT INTO catalog SELECT 'S' || g, 'SKU-C' || g, g % 3 > 0
+          FROM generate_series(@a, @b) g WHERE g % 20 IN (16, 17, 18);
+        INSERT INTO stores SELECT 'S-' || g, 'Store ' || g, 'Lyon'
+          FROM generate_series(@a, @b) g WHERE g % 20 = 19;
+        """;
+
+    /// <summary>Writes <paramref name="rate"/> changes per second (transactions of 10 rows) for <paramref name="duration"/>; returns the rows written.</summary>
+    private static async Task<long> WritePacedAsync(string database, int rate, TimeSpan duration, int startAt)
+    {
+        await using var connection = new NpgsqlConnection(database);
+        await connection.OpenAsync();
+        var clock = Stopwatch.StartNew();
+        var written = 0;
+        while (clock.Elapsed < duration)
+        {
+            var due = TimeSpan.FromSeconds(written / (double)rate) - clock.Elapsed;
+            if (due > TimeSpan.Zero) await Task.Delay(due);
+            await using var cmd = new NpgsqlCommand(InsertRangeSql, connection);
+            cmd.Parameters.AddWithValue("a", startAt + written);
+            cmd.Parameters.AddWithValue("b", startAt + written + 9);
+            await cmd.ExecuteNonQueryAsync();
+            written += 10;
+        }
+        return written;
+    }
+
+    /// <summary>A plain pgoutput reader on its own slot: every value of every row decoded as text, nothing more.</summary>
+    private static async Task<double> BareDecodeAsync(string database, int rows)
+    {
+        var clock = Stopwatch.StartNew();
+        await using var connection = new LogicalReplicationConnection(database);
+        await connection.Open();
+        using var stop = new CancellationTokenSource();
+        long changes = 0, chars = 0;
+        await foreach (var message in connection.StartReplication(new PgOutputReplicationSlot("bench_decode"),
+                           new PgOutputReplicationOptions(Publication, PgOutputProtocolVersion.V1), stop.Token))
+        {
+            if (message is InsertMessage insert)
+            {
+                await foreach (var value in insert.NewRow)
+                    if (value.Kind == TupleDataKind.TextValue) chars += (await value.Get<string>()).Length;
+                if (++changes >= rows) break;
+            }
+        }
+        var seconds = clock.Elapsed.TotalSeconds;
+        await stop.CancelAsync();
+        return chars > 0 ? seconds : throw new InvalidOperationException("nothing was decoded");
+    }
+
+    /// <summary>
+    /// The least code doing the platform's job: decode, the sample transform called directly, the
+    /// platform's JSON and Standard Webhooks signature, batches of <see cref="BatchRecords"/> posted
+    /// one at a time with one HttpClient. Written once, simply; not tuned.
+    /// </summary>
+    private static async Task<double> BarePipelineAsync(string database, int rows, string url, string secret)
+    {
+        var clock = Stopwatch.StartNew();
+        var context = new TransformContext(WorkflowId, "bench", "1.0.0",
+            new Dictionary<string, string> { ["currency"] = "EUR", ["vatRate"] = "0.20" }, NullTransformLogger.Instance);
+        var transform = new RetailTransform();
+        transform.Initialize(context);
+        var key = StandardWebhooks.DecodeSecret(secret);
+        using var http = new HttpClient();
+        var relations = new Dictionary<uint, RelationMessage>();
+        var batch = new List<DeliveryRecord>(BatchRecords);
+
+        async Task SendAsync()
+        {
+            var body = WebhookPayload.Serialize(batch);
+            var messageId = WebhookPayload.MessageId(batch);
+            var timestamp = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
+            using var request = new HttpRequestMessage(HttpMethod.Post, url) { Content = new ByteArrayContent(body) };
+            request.Content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/json") { CharSet = "utf-8" };
+            request.Headers.TryAddWithoutValidation(StandardWebhooks.IdHeader, messageId);
+            request.Headers.TryAddWithoutValidation(StandardWebhooks.TimestampHeader, timestamp.ToString(CultureInfo.InvariantCulture));
+            request.Headers.TryAddWithoutValidation(StandardWebhooks.SignatureHeader, StandardWebhooks.Sign(key, messageId, timestamp, body));
+            using var response = await http.SendAsync(request);
+            response.EnsureSuccessStatusCode();
+            batch.Clear();
+        }
+
+        await using var connection = new LogicalReplicationConnection(database);
+        await connection.Open();
+        using var stop = new CancellationTokenSource();
+        long changes = 0;
+        ulong commitLsn = 0;
+        var commitTime = DateTimeOffset.MinValue;
+        var index = 0;
+        await foreach (var message in connection.StartReplication(new PgOutputReplicationSlot("bench_pipeline"),
+                           new PgOutputReplicationOptions(Publication, PgOutputProtocolVersion.V1), stop.Token))
+        {
+            switch (message)
+            {
+                case RelationMessage relation:
+                    relations[relation.RelationId] = relation;
+                    break;
+                case BeginMessage begin:
+                    commitLsn = (ulong)begin.TransactionFinalLsn;
+                    commitTime = begin.TransactionCommitTimestamp;
+                    index = 0;
+                    break;
+                case InsertMessage insert:
+                {
+                    var relation = insert.Relation;
+                    var values = new Dictionary<string, object?>(relation.Columns.Count);
+                    var keys = new Dictionary<string, object?>();
+                    var column = 0;
+                    await foreach (var value in insert.NewRow)
+                    {
+                        var col = relation.Columns[column++];
+                        object? v = value.IsDBNull ? null : await value.Get<string>();
+                        v = v is string s ? col.DataTypeId switch
+                        {
+                            20 or 21 or 23 => long.Parse(s, CultureInfo.InvariantCulture),
+                            1700 => decimal.Parse(s, CultureInfo.InvariantCulture),
+                            16 => s == "t",
+                            _ => s,
+                        } : null;
+                        values[col.ColumnName] = v;
+                        if (col.Flags.HasFlag(RelationMessage.Column.ColumnFlags.PartOfKey)) keys[col.ColumnName] = v;
+                    }
+                    var table = $"{relation.Namespace}.{relation.RelationName}";
+                    var position = PostgresPosition.Of(commitLsn, index++);
+                    var change = new ChangeEvent("postgres:bench", table, ChangeOperation.Insert, new RowData(keys), null, new RowData(values), commitTime, position);
+                    var outputIndex = 0;
+                    foreach (var output in transform.Transform(change, context))
+                    {
+                        batch.Add(new DeliveryRecord(IdempotencyKey.For(WorkflowId, position, outputIndex), WorkflowId, position, outputIndex,
+                            table, ChangeOperation.Insert, commitTime, output));
+                        outputIndex++;
+                    }
+                    changes++;
+                    if (batch.Count >= BatchRecords || changes >= rows) await SendAsync();
+                    break;
+                }
+            }
+            if (changes >= rows) break;
+        }
+        var seconds = clock.Elapsed.TotalSeconds;
+        await stop.CancelAsync();
+        return seconds;
+    }
+
+    private static double Percentile(double[] sorted, double p) =>
+        sorted.Length == 0 ? double.NaN : sorted[Math.Min(sorted.Length - 1, (int)(p * sorted.Length))];
+
+    private static async Task UntilAsync(string what, TimeSpan timeout, Func<Task<bool>> condition, Func<string>? describe = null)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (!await condition())
+        {
+            if (DateTime.UtcNow > deadline) throw new TimeoutException($"Timed out waiting until {what}. {describe?.Invoke()}");
+            await Task.Delay(20);
+        }
+    }
+
+    private static async Task ExecuteAsync(string database, string sql)
+    {
+        await using var connection = new NpgsqlConnection(database);
+        await connection.OpenAsync();
+        await using var cmd = new NpgsqlCommand(sql, connection);
+        await cmd.ExecuteNonQueryAsync();
+    }
+
+    /// <summary>The sample transform's package: beside the node's build output, else the sample's pack folder.</summary>
+    private static string PackageDirectory()
+    {
+        const string package = "RetailStreaming.Samples.Retail.1.0.0.nupkg";
+        var local = Path.Combine(AppContext.BaseDirectory, "transform-packages");
+        if (File.Exists(Path.Combine(local, package))) return local;
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        {
+            if (!File.Exists(Path.Combine(dir.FullName, "RetailStreaming.sln"))) continue;
+            foreach (var configuration in new[] { "Release", "Debug" })
+            {
+                var candidate = Path.Combine(dir.FullName, "samples", "RetailStreaming.Samples.Retail", "bin", configuration, "packages");
+                if (File.Exists(Path.Combine(candidate, package))) return candidate;
+            }
+        }
+        throw new InvalidOperationException($"{package} not found: build samples/RetailStreaming.Samples.Retail first.");
+    }
+
+    private static string? Arg(string[] args, string name)
+    {
+        var i = Array.IndexOf(args, name);
+        return i >= 0 && i + 1 < args.Length ? args[i + 1] : null;
+    }
+
+    /// <summary>
+    /// The endpoint of all measurements: verifies every signature, keeps the first arrival of each
+    /// source position with its commit-to-2xx latency (receipt time minus the record's commitTime).
+    /// </summary>
+    private sealed class BenchReceiver : IAsyncDisposable
+    {
+        private readonly string _secret;
+        private readonly Stopwatch _clock = Stopwatch.StartNew();
+        private ConcurrentDictionary<string, double> _positions = new();
+        private WebApplication? _app;
+        private long _first = -1;
+        private long _last;
+
+        private BenchReceiver(string secret) => _secret = secret;
+
+        public string Url { get; private set; } = "";
+
+        public int DistinctPositions => _positions.Count;
+
+        /// <summary>Since the receiver started, as the benchmark's clock counts (which starts after it).</summary>
+        public TimeSpan FirstArrival => TimeSpan.FromTicks(Interlocked.Read(ref _first)) - _offset;
+
+        public TimeSpan LastArrival => TimeSpan.FromTicks(Interlocked.Read(ref _last)) - _offset;
+
+        private TimeSpan _offset;
+
+        public static async Task<BenchReceiver> StartAsync(string secret)
+        {
+            var receiver = new BenchReceiver(secret);
+            var builder = WebApplication.CreateSlimBuilder();
+            builder.Logging.ClearProviders();
+            builder.WebHost.UseUrls("http://127.0.0.1:0");
+            receiver._app = builder.Build();
+            receiver._app.MapPost("/hooks", (Delegate)receiver.HandleAsync);
+            await receiver._app.StartAsync();
+            receiver.Url = receiver._app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First().TrimEnd('/') + "/hooks";
+            return receiver;
+        }
+
+        /// <summary>Forgets what arrived; arrival times are then counted from now.</summary>
+        public void Reset()
+        {
+            _positions = new ConcurrentDictionary<string, double>();
+            _offset = _clock.Elapsed;
+            Interlocked.Exchange(ref _first, -1);
+            Interlocked.Exchange(ref _last, 0);
+        }
+
+        public double[] Latencies() => _positions.Values.Where(double.IsFinite).Order().ToArray();
+
+        private async Task<IResult> HandleAsync(HttpContext http)
+        {
+            using var reader = new StreamReader(http.Request.Body);
+            var body = await reader.ReadToEndAsync();
+            var headers = http.Request.Headers.Select(h => new KeyValuePair<string, string>(h.Key, h.Value.ToString()));
+            if (!StandardWebhooks.Verify(_secret, headers, body, StandardWebhooks.DefaultTolerance))
+                return Results.Unauthorized();
+            var now = DateTimeOffset.UtcNow;
+            var positions = _positions;
+            using var doc = System.Text.Json.JsonDocument.Parse(body);
+            foreach (var record in doc.RootElement.GetProperty("records").EnumerateArray())
+            {
+                // Only streamed changes count: the WAL holds inserts, an initial snapshot's rows are reads.
+                if (record.GetProperty("operation").GetString() != "insert") continue;
+                var latency = DateTimeOffset.TryParse(record.GetProperty("commitTime").GetString(), CultureInfo.InvariantCulture,
+                    DateTimeStyles.RoundtripKind, out var commit) ? (now - commit).TotalMilliseconds : double.NaN;
+                positions.TryAdd(record.GetProperty("position").GetString()!, latency);
+            }
+            var ticks = _clock.Elapsed.Ticks;
+            Interlocked.CompareExchange(ref _first, ticks, -1);
+            Interlocked.Exchange(ref _last, ticks);
+            return Results.Ok();
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            if (_app is not null) await _app.DisposeAsync();
+        }
+    }
+}
