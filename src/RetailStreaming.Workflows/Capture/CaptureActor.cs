@@ -109,9 +109,11 @@ internal sealed class CaptureActor : ReceiveActor, IWithTimers
             }
         }
 
+        // Read again at once after a non-empty read: a streaming source (PostgreSQL) hands over what
+        // arrived so far, so a partial batch does not mean the source is idle. Only an empty read
+        // waits for the poll interval.
         if (_stopRequested) Complete();
-        else if (batch.Count >= _batchSize) Self.Tell(ReadNext.Instance);
-        else Timers.StartSingleTimer("poll", ReadNext.Instance, _pollInterval);
+        else Self.Tell(ReadNext.Instance);
     }
 
     private async Task ReportLagIfDueAsync()
