@@ -20,6 +20,7 @@ projects=(
   tests/RetailStreaming.TransformHost.Tests
   tests/RetailStreaming.Workflows.Tests
   tests/RetailStreaming.Node.Tests
+  tests/RetailStreaming.Cli.Tests
   tests/RetailStreaming.Integration.Tests
 )
 failed=()

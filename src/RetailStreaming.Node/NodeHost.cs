@@ -103,6 +103,7 @@ public static class NodeHost
         builder.Services.AddSingleton<IWorkflowConnectors>(sp =>
             new DefaultWorkflowConnectors(options.PackageDirectory, options.PackageCacheDirectory, sp.GetRequiredService<ILoggerFactory>()));
         builder.Services.AddSingleton<WorkflowQueries>();
+        builder.Services.AddSingleton(new AdminAudit());
 
         builder.Services.AddAkka(ActorSystemName, (akka, services) =>
         {

@@ -89,6 +89,7 @@ public sealed class WorkflowActor : ReceivePersistentActor, IWithTimers
     // What to do once a drain is over.
     private bool _stopAfterDrain;
     private PendingSwitch? _pendingSwitch;
+    private readonly List<IActorRef> _pauseRequesters = [];
 
     /// <summary>Props for a workflow entity.</summary>
     public static Props Props(string workflowId, WorkflowDependencies deps) =>
@@ -109,12 +110,21 @@ public sealed class WorkflowActor : ReceivePersistentActor, IWithTimers
         });
         Recover<WorkflowEvents.DefinitionApplied>(e => _state = _state.Apply(e));
         Recover<WorkflowEvents.CheckpointAdvanced>(e => _state = _state.Apply(e));
+        Recover<WorkflowEvents.Paused>(e => _state = _state.Apply(e));
+        Recover<WorkflowEvents.Resumed>(e => _state = _state.Apply(e));
 
         Command<WorkflowCommands.ApplyDefinition>(HandleApply);
         Command<WorkflowCommands.GetStatus>(_ => Sender.Tell(Status()));
         Command<WorkflowCommands.HandOff>(_ => HandleHandOff());
+        Command<WorkflowCommands.Pause>(_ => HandlePause());
+        Command<WorkflowCommands.Resume>(_ => HandleResume());
+        Command<WorkflowCommands.Restart>(_ => HandleRestart());
+        Command<WorkflowCommands.Rollback>(HandleRollback);
+        Command<WorkflowCommands.GetHistory>(_ =>
+            Sender.Tell(new WorkflowReplies.History(_workflowId, _state.Definitions, _state.Paused)));
 
-        Command<CaptureStarted>(m => { if (Current(m.Generation)) SetRunState(WorkflowRunState.Running); });
+        // A drain that began before the capture was ready keeps showing that it drains.
+        Command<CaptureStarted>(m => { if (Current(m.Generation) && !_draining) SetRunState(WorkflowRunState.Running); });
         Command<Captured>(m =>
         {
             if (!Current(m.Generation)) return;
@@ -140,7 +150,7 @@ public sealed class WorkflowActor : ReceivePersistentActor, IWithTimers
             var who = t.ActorRef.Path.Name;
             Fail($"child {who} stopped", _lastChildFailure ?? new InvalidOperationException($"{who} stopped unexpectedly"));
         });
-        Command<Rebuild>(r => { if (r.AfterGeneration == _generation && !_running) StartStream(); });
+        Command<Rebuild>(r => { if (r.AfterGeneration == _generation && !_running && !_state.Paused) StartStream(); });
         Command<DrainTimedOut>(m =>
         {
             if (!_draining || m.Generation != _generation) return;
@@ -247,8 +257,8 @@ public sealed class WorkflowActor : ReceivePersistentActor, IWithTimers
             problems.Add($"{cmd.FileName}: id: the definition is for '{def.Id}', not for workflow '{_workflowId}'");
         if (_state.Current is { } current && current.ClientId != def.Client)
             problems.Add($"{cmd.FileName}: client: workflow '{_workflowId}' belongs to client '{current.ClientId}'; a workflow cannot change client");
-        if (_pendingSwitch is not null || (_draining && _stopAfterDrain))
-            problems.Add($"{cmd.FileName}: workflow '{_workflowId}' is switching definitions or stopping; apply again when it is done");
+        if (_pendingSwitch is not null || (_draining && _stopAfterDrain) || _pauseRequesters.Count > 0)
+            problems.Add($"{cmd.FileName}: workflow '{_workflowId}' is switching definitions, pausing or stopping; apply again when it is done");
         if (problems.Count > 0)
         {
             Sender.Tell(new WorkflowReplies.DefinitionRejected(_workflowId, problems));
@@ -318,6 +328,12 @@ public sealed class WorkflowActor : ReceivePersistentActor, IWithTimers
     private void StartStream()
     {
         if (_definition is null || _running) return;
+        // A paused workflow stays idle (after a recovery or a definition switch too) until resumed.
+        if (_state.Paused)
+        {
+            SetRunState(WorkflowRunState.Paused);
+            return;
+        }
         var def = _definition;
         var gen = ++_generation;
         _lastChildFailure = null;
@@ -426,6 +442,11 @@ public sealed class WorkflowActor : ReceivePersistentActor, IWithTimers
         Timers.Cancel("drain");
         _draining = false;
         TearDown(null);
+        if (_pauseRequesters.Count > 0)
+        {
+            PersistPause();
+            return;
+        }
         if (_stopAfterDrain)
         {
             PersistCheckpointThen(() => Context.Stop(Self));
@@ -465,6 +486,11 @@ public sealed class WorkflowActor : ReceivePersistentActor, IWithTimers
         if (!_running) return;
         TearDown(cause);
         RecordError(what, cause);
+        if (_pauseRequesters.Count > 0)
+        {
+            PersistPause();
+            return;
+        }
         if (_stopAfterDrain)
         {
             PersistCheckpointThen(() => Context.Stop(Self));
@@ -488,6 +514,7 @@ public sealed class WorkflowActor : ReceivePersistentActor, IWithTimers
         RecordError("transform quarantined: it overran its time budget, and .NET cannot abort it; apply a fixed definition to resume", new TimeoutException(reason));
         SetRunState(WorkflowRunState.Quarantined);
         _log.Error("Transform quarantined: {Reason}", reason);
+        if (_pauseRequesters.Count > 0) PersistPause();
     }
 
     private TimeSpan Backoff(int failures)
@@ -506,6 +533,141 @@ public sealed class WorkflowActor : ReceivePersistentActor, IWithTimers
         if (_running) BeginDrain();
         else PersistCheckpointThen(() => Context.Stop(Self));
     }
+
+    // ---- lifecycle (operator commands) ---------------------------------------------------
+
+    private void HandlePause()
+    {
+        if (_state.Current is null)
+        {
+            Refuse("it has no definition; apply one first");
+            return;
+        }
+        if (_state.Paused)
+        {
+            Sender.Tell(new WorkflowReplies.Paused(_workflowId, _state.Checkpoint, false));
+            return;
+        }
+        if (_stopAfterDrain || _pendingSwitch is not null)
+        {
+            Refuse("it is switching definitions or stopping; pause it again when that is done");
+            return;
+        }
+        _pauseRequesters.Add(Sender);
+        if (_pauseRequesters.Count > 1) return; // already pausing: answered together
+        _log.Info("Pausing: draining and checkpointing");
+        if (_running)
+        {
+            // Like a definition switch: stop capturing and let what was read reach the endpoint,
+            // so that nothing is delivered after the pause is answered.
+            BeginDrain();
+            SetRunState(WorkflowRunState.Pausing);
+        }
+        else
+        {
+            PersistPause();
+        }
+    }
+
+    /// <summary>Records the pause at the delivered position (with the checkpoint), then answers every requester.</summary>
+    private void PersistPause()
+    {
+        Timers.Cancel("rebuild");
+        var events = new List<object>();
+        if (CheckpointDirty) events.Add(CheckpointEvent());
+        events.Add(new WorkflowEvents.Paused(_workflowId, _delivered.Value, DateTimeOffset.UtcNow));
+        PersistAll(events, e =>
+        {
+            _state = _state.Apply(e);
+            if (e is not WorkflowEvents.Paused) return;
+            _unpersistedChanges = 0;
+            SetRunState(WorkflowRunState.Paused);
+            _log.Info("Paused at checkpoint {Checkpoint}", _state.Checkpoint);
+            foreach (var requester in _pauseRequesters)
+                requester.Tell(new WorkflowReplies.Paused(_workflowId, _state.Checkpoint, true));
+            _pauseRequesters.Clear();
+            SaveSnapshotIfDue();
+            if (_stopAfterDrain) Context.Stop(Self);
+        });
+    }
+
+    private void HandleResume()
+    {
+        if (_state.Current is null)
+        {
+            Refuse("it has no definition; apply one first");
+            return;
+        }
+        if (_pauseRequesters.Count > 0)
+        {
+            Refuse("it is being paused; resume it once the pause is answered");
+            return;
+        }
+        if (!_state.Paused)
+        {
+            Sender.Tell(new WorkflowReplies.Resumed(_workflowId, _delivered.Value, false));
+            return;
+        }
+        var replyTo = Sender;
+        Persist(new WorkflowEvents.Resumed(_workflowId, DateTimeOffset.UtcNow), e =>
+        {
+            _state = _state.Apply(e);
+            _consecutiveFailures = 0;
+            _log.Info("Resumed from checkpoint {Checkpoint}", _state.Checkpoint);
+            replyTo.Tell(new WorkflowReplies.Resumed(_workflowId, _delivered.Value, true));
+            SaveSnapshotIfDue();
+            if (_definition is null) SetRunState(WorkflowRunState.Quarantined); // its recorded definition no longer validates
+            else StartStream();
+        });
+    }
+
+    private void HandleRestart()
+    {
+        if (_definition is null)
+        {
+            Refuse(_state.Current is null
+                ? "it has no definition; apply one first"
+                : "its recorded definition no longer validates; apply a fixed one");
+            return;
+        }
+        if (_state.Paused)
+        {
+            Refuse("it is paused; resume it instead");
+            return;
+        }
+        if (_pauseRequesters.Count > 0 || _pendingSwitch is not null || _stopAfterDrain)
+        {
+            Refuse("it is pausing, switching definitions or stopping; restart it when that is done");
+            return;
+        }
+        _log.Info("Restart requested: rebuilding the stream from {Position} now", _delivered);
+        if (_running) TearDown(new OperationCanceledException("restarted by an operator"));
+        // An operator's restart skips the backoff and lifts a quarantine.
+        Timers.Cancel("rebuild");
+        _consecutiveFailures = 0;
+        _lastError = null;
+        _lastErrorAt = null;
+        StartStream();
+        Sender.Tell(new WorkflowReplies.Restarted(_workflowId, _delivered.Value));
+    }
+
+    private void HandleRollback(WorkflowCommands.Rollback cmd)
+    {
+        var target = _state.Definitions.FirstOrDefault(d => d.Version == cmd.ToVersion);
+        if (target is null)
+        {
+            var known = _state.Definitions.IsEmpty ? "it has no versions" : $"its versions are 1..{_state.Current!.Version}";
+            Sender.Tell(new WorkflowReplies.DefinitionRejected(_workflowId,
+                [$"workflow '{_workflowId}' has no version {cmd.ToVersion}; {known}"]));
+            return;
+        }
+        _log.Info("Rolling back to the definition of v{Version}", target.Version);
+        // Recorded as a new version, like any apply: history only grows.
+        HandleApply(new WorkflowCommands.ApplyDefinition(_workflowId, target.Yaml, target.FileName));
+    }
+
+    private void Refuse(string reason) =>
+        Sender.Tell(new WorkflowReplies.LifecycleRefused(_workflowId, $"workflow '{_workflowId}': {reason}"));
 
     // ---- checkpoints ---------------------------------------------------------------------
 

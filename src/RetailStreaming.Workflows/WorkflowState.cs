@@ -9,7 +9,8 @@ namespace RetailStreaming.Workflows;
 public sealed record DefinitionVersion(int Version, string ClientId, string Yaml, string FileName, string AtPosition, DateTimeOffset AppliedAt);
 
 /// <summary>
-/// A workflow's persistent state: its definition history and its checkpoint. Immutable; the actor
+/// A workflow's persistent state: its definition history, its checkpoint and whether an operator
+/// paused it (<see cref="Paused"/> is absent from snapshots written before pausing existed: false). Immutable; the actor
 /// persists an event, then applies it, and recovery runs the same <see cref="Apply"/>.
 /// </summary>
 public sealed record WorkflowState(
@@ -18,7 +19,8 @@ public sealed record WorkflowState(
     string Checkpoint,
     long DeliveredChanges,
     long DeliveredRecords,
-    long DeadLetters) : IRetailStreamingMessage
+    long DeadLetters,
+    bool Paused = false) : IRetailStreamingMessage
 {
     /// <summary>The state of a workflow that has no definition yet.</summary>
     public static WorkflowState Empty(string workflowId) =>
@@ -48,6 +50,12 @@ public sealed record WorkflowState(
             DeliveredRecords = Math.Max(DeliveredRecords, e.DeliveredRecords),
             DeadLetters = Math.Max(DeadLetters, e.DeadLetters),
         },
+        WorkflowEvents.Paused e => this with
+        {
+            Paused = true,
+            Checkpoint = SourcePosition.Max(CheckpointPosition, new SourcePosition(e.AtPosition)).Value,
+        },
+        WorkflowEvents.Resumed => this with { Paused = false },
         _ => this,
     };
 }

@@ -31,6 +31,19 @@ public sealed class SerializationBindingTests(NodeFixture node)
         ["Reply.DefinitionApplied"] = new WorkflowReplies.DefinitionApplied("wf-a", 2),
         ["Reply.DefinitionUnchanged"] = new WorkflowReplies.DefinitionUnchanged("wf-a", 2),
         ["Reply.DefinitionRejected"] = new WorkflowReplies.DefinitionRejected("wf-a", ["wf-a.yaml:1:1: id: wrong"]),
+        ["Paused"] = new WorkflowEvents.Paused("wf-a", "sqlite:0000000000000000042", At),
+        ["Resumed"] = new WorkflowEvents.Resumed("wf-a", At),
+        ["Pause"] = new WorkflowCommands.Pause("wf-a"),
+        ["Resume"] = new WorkflowCommands.Resume("wf-a"),
+        ["Restart"] = new WorkflowCommands.Restart("wf-a"),
+        ["Rollback"] = new WorkflowCommands.Rollback("wf-a", 1),
+        ["GetHistory"] = new WorkflowCommands.GetHistory("wf-a"),
+        ["Reply.Paused"] = new WorkflowReplies.Paused("wf-a", "sqlite:0000000000000000042", true),
+        ["Reply.Resumed"] = new WorkflowReplies.Resumed("wf-a", "sqlite:0000000000000000042", true),
+        ["Reply.Restarted"] = new WorkflowReplies.Restarted("wf-a", "sqlite:0000000000000000042"),
+        ["Reply.LifecycleRefused"] = new WorkflowReplies.LifecycleRefused("wf-a", "workflow 'wf-a': it is paused; resume it instead"),
+        ["Reply.History"] = new WorkflowReplies.History("wf-a",
+            [new DefinitionVersion(1, "acme", "id: wf-a\n", "wf-a.yaml", "", At)], true),
     };
 
     private ActorSystem System => node.App.Services.GetRequiredService<ActorSystem>();
@@ -75,7 +88,8 @@ public sealed class SerializationBindingTests(NodeFixture node)
     // Records holding lists compare lists by reference: compare what they hold instead.
     private static object Normalize(object message) => message switch
     {
-        WorkflowState s => (s.WorkflowId, string.Join("|", s.Definitions), s.Checkpoint, s.DeliveredChanges, s.DeliveredRecords, s.DeadLetters),
+        WorkflowState s => (s.WorkflowId, string.Join("|", s.Definitions), s.Checkpoint, s.DeliveredChanges, s.DeliveredRecords, s.DeadLetters, s.Paused),
+        WorkflowReplies.History h => (h.WorkflowId, string.Join("|", h.Versions), h.Paused),
         WorkflowReplies.DefinitionRejected r => (r.WorkflowId, string.Join("|", r.Errors)),
         _ => message,
     };

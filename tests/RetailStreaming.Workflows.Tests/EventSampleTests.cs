@@ -10,6 +10,8 @@ namespace RetailStreaming.Workflows.Tests;
 /// The rolling-upgrade contract: EventSamples/vN/&lt;manifest&gt;.json holds what a build wrote for
 /// each persisted manifest. Every later build must still read every file, so these files are
 /// never edited or deleted; a new event version adds a new file (and a reader for the old one).
+/// v2/ holds what the build that added pausing writes for a manifest whose shape grew (the
+/// snapshot's <c>paused</c> flag), beside the v1 file it must still read.
 /// </summary>
 public sealed class EventSampleTests(ITestOutputHelper output)
     : TestKit(ConfigurationFactory.ParseString(RetailStreamingSerializer.Hocon), "event-samples", output)
@@ -33,7 +35,7 @@ public sealed class EventSampleTests(ITestOutputHelper output)
         var sampled = Directory.EnumerateFiles(SampleRoot, "*.json", SearchOption.AllDirectories)
             .Select(Path.GetFileNameWithoutExtension)
             .ToHashSet();
-        Assert.Equal(3, PersistedManifests().Count());
+        Assert.Equal(5, PersistedManifests().Count());
         Assert.All(PersistedManifests(), manifest => Assert.Contains(manifest, sampled));
     }
 
@@ -76,9 +78,27 @@ public sealed class EventSampleTests(ITestOutputHelper output)
                 Assert.Equal(1, e.DeadLetters);
                 break;
             }
+            case "wf.evt.paused.v1":
+            {
+                var e = Assert.IsType<WorkflowEvents.Paused>(read);
+                Assert.Equal(MessageSamples.Paused, e);
+                var state = MessageSamples.Snapshot with { Paused = false, Checkpoint = "mem:0000000040" };
+                Assert.True(state.Apply(e).Paused);
+                Assert.Equal("mem:0000000042", state.Apply(e).Checkpoint);
+                break;
+            }
+            case "wf.evt.resumed.v1":
+            {
+                var e = Assert.IsType<WorkflowEvents.Resumed>(read);
+                Assert.Equal(MessageSamples.Resumed, e);
+                Assert.False(MessageSamples.Snapshot.Apply(e).Paused);
+                break;
+            }
             case "wf.snapshot.v1":
             {
                 var s = Assert.IsType<WorkflowState>(read);
+                // v1 snapshots were written before pausing existed: they read as not paused.
+                Assert.Equal(!relativePath.StartsWith("v1", StringComparison.Ordinal), s.Paused);
                 Assert.Equal("wf-orders", s.WorkflowId);
                 Assert.Equal([1, 2], s.Definitions.Select(d => d.Version));
                 Assert.Equal(MessageSamples.Snapshot.Definitions, s.Definitions);

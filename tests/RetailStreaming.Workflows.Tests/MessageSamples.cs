@@ -37,26 +37,44 @@ public static class MessageSamples
         ImmutableList.Create(
             new DefinitionVersion(1, "acme", DefinitionYaml.Replace("1.2.0", "1.1.0"), "wf-orders.yaml", "0", At.AddHours(-1)),
             new DefinitionVersion(2, "acme", DefinitionYaml, "wf-orders.yaml", "mem:0000000040", At)),
-        "mem:0000000042", 42, 41, 1);
+        "mem:0000000042", 42, 41, 1, Paused: true);
+
+    public static WorkflowEvents.Paused Paused { get; } = new("wf-orders", "mem:0000000042", At.AddSeconds(10));
+
+    public static WorkflowEvents.Resumed Resumed { get; } = new("wf-orders", At.AddSeconds(20));
 
     public static WorkflowStatus Status { get; } = new(
         "wf-orders", "acme", 2, "Acme.Transforms", "1.2.0", WorkflowRunState.Running,
         "child delivery-3 stopped: HttpRequestException: 503", At.AddSeconds(-30),
         "mem:0000000042", "mem:0000000045", 50, 45, 44, 1, 3, 2, 5, 120, 341, 7, 1.5, 12.5, At, "node-1:4053");
 
+    public static WorkflowReplies.History History { get; } = new("wf-orders", Snapshot.Definitions, true);
+
     /// <summary>Every sample, one per type.</summary>
     public static IReadOnlyList<object> All { get; } =
     [
         DefinitionApplied,
         CheckpointAdvanced,
+        Paused,
+        Resumed,
         Snapshot,
         new WorkflowCommands.ApplyDefinition("wf-orders", DefinitionYaml, "wf-orders.yaml"),
         new WorkflowCommands.GetStatus("wf-orders"),
         new WorkflowCommands.HandOff("wf-orders"),
+        new WorkflowCommands.Pause("wf-orders"),
+        new WorkflowCommands.Resume("wf-orders"),
+        new WorkflowCommands.Restart("wf-orders"),
+        new WorkflowCommands.Rollback("wf-orders", 1),
+        new WorkflowCommands.GetHistory("wf-orders"),
         new WorkflowReplies.DefinitionApplied("wf-orders", 2),
         new WorkflowReplies.DefinitionUnchanged("wf-orders", 2),
         new WorkflowReplies.DefinitionRejected("wf-orders",
             ["wf-orders.yaml:5:9: source.kind: unknown kind 'oracle'", "wf-orders.yaml:9:12: transform.version: must be a semantic version"]),
+        new WorkflowReplies.Paused("wf-orders", "mem:0000000042", true),
+        new WorkflowReplies.Resumed("wf-orders", "mem:0000000042", true),
+        new WorkflowReplies.Restarted("wf-orders", "mem:0000000042"),
+        new WorkflowReplies.LifecycleRefused("wf-orders", "workflow 'wf-orders': it is paused; resume it instead"),
+        History,
         Status,
     ];
 }

@@ -48,6 +48,11 @@ public sealed class SerializerTests(ITestOutputHelper output)
                 Assert.Equal(state with { Definitions = s.Definitions }, s);
                 Assert.Equal(state.Current, s.Current);
                 break;
+            case WorkflowReplies.History history:
+                var h = (WorkflowReplies.History)copy;
+                Assert.Equal(history.Versions, h.Versions);
+                Assert.Equal(history with { Versions = h.Versions }, h);
+                break;
             case WorkflowReplies.DefinitionRejected rejected:
                 var r = (WorkflowReplies.DefinitionRejected)copy;
                 Assert.Equal(rejected.Errors, r.Errors);

@@ -1,15 +1,14 @@
-using System.Text;
-using RetailStreaming.Definitions;
 using RetailStreaming.Store;
-using RetailStreaming.Workflows.Protocol;
 
 namespace RetailStreaming.Node.Admin;
 
 /// <summary>
-/// The admin HTTP API (first cut): workflows and their figures for the whole cluster, applying a
-/// definition, and a workflow's dead letters. Every route but <c>/health</c> needs a bearer token:
-/// an operator token sees and does everything; a client token sees only its client's workflows,
-/// read-only.
+/// The admin HTTP API: workflows (status, figures, definitions and their history, lifecycle,
+/// dead letters), tokens, cluster membership and sharding, each answered for the whole cluster
+/// from any node. Every route but <c>/health</c> needs a bearer token: a missing, unknown or
+/// revoked one gets 401. An operator token sees and does everything; a client token only reads
+/// its client's workflows (another client's workflow is not found, anything else is 403).
+/// Every mutating call is written to the audit log with its caller.
 /// </summary>
 public static class AdminApi
 {
@@ -29,70 +28,59 @@ public static class AdminApi
                 : Results.Json(new { status = "not ready", member = member.Address.ToString(), memberStatus = member.Status.ToString() }, statusCode: 503);
         });
 
-        var api = app.MapGroup("/api").AddEndpointFilter(async (ctx, next) =>
-        {
-            var http = ctx.HttpContext;
-            var header = http.Request.Headers.Authorization.ToString();
-            if (!header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase))
-                return Problem(401, "missing token", "Send 'Authorization: Bearer <token>'.");
-            var tokens = http.RequestServices.GetRequiredService<ITokenStore>();
-            var token = await tokens.AuthenticateAsync(header["Bearer ".Length..].Trim(), http.RequestAborted);
-            if (token is null)
-                return Problem(401, "invalid token", "The token is unknown or revoked.");
-            http.Items[TokenItem] = token;
-            return await next(ctx);
-        });
-
-        api.MapGet("/workflows", async (HttpContext http, WorkflowQueries queries) =>
-            Results.Ok(await queries.ListAsync(ClientScope(http), http.RequestAborted)));
-
-        api.MapGet("/workflows/{id}", async (string id, HttpContext http, WorkflowQueries queries) =>
-            await queries.GetAsync(id, ClientScope(http), http.RequestAborted) is { } view
-                ? Results.Ok(view)
-                : Problem(404, "no such workflow", $"There is no workflow '{id}'."));
-
-        api.MapPost("/workflows", async (HttpContext http, WorkflowQueries queries) =>
-        {
-            if (ClientScope(http) is not null)
-                return Problem(403, "forbidden", "Client tokens are read-only.");
-            var fileName = http.Request.Query["file"].FirstOrDefault() ?? "<request>";
-            using var reader = new StreamReader(http.Request.Body, Encoding.UTF8);
-            var yaml = await reader.ReadToEndAsync(http.RequestAborted);
-            WorkflowDefinition def;
-            try
+        var api = app.MapGroup("/api")
+            // Outermost, so that it sees the outcome of refused calls too.
+            .AddEndpointFilter(async (ctx, next) =>
             {
-                // Validated here first so that an invalid file never reaches (nor creates) an entity.
-                def = WorkflowDefinitionReader.Parse(yaml, fileName);
-            }
-            catch (InvalidDefinitionException e)
+                var result = await next(ctx);
+                var http = ctx.HttpContext;
+                if (!HttpMethods.IsGet(http.Request.Method))
+                {
+                    var status = result is IStatusCodeHttpResult { StatusCode: { } code } ? code : http.Response.StatusCode;
+                    http.RequestServices.GetRequiredService<AdminAudit>().Record(
+                        http.Request.Method, http.Request.Path + http.Request.QueryString, Caller(http), status);
+                }
+                return result;
+            })
+            .AddEndpointFilter(async (ctx, next) =>
             {
-                return Results.Json(new { error = "invalid definition", errors = e.Errors.Select(x => x.ToString()) }, statusCode: 400);
-            }
-            return await queries.ApplyAsync(def.Id, yaml, fileName, http.RequestAborted) switch
-            {
-                WorkflowReplies.DefinitionApplied a => Results.Ok(new { workflowId = a.WorkflowId, version = a.Version, applied = true }),
-                WorkflowReplies.DefinitionUnchanged u => Results.Ok(new { workflowId = u.WorkflowId, version = u.Version, applied = false }),
-                WorkflowReplies.DefinitionRejected r => Results.Json(new { error = "definition rejected", errors = r.Errors }, statusCode: 400),
-                var other => Problem(500, "unexpected reply", other.GetType().Name),
-            };
-        });
+                var http = ctx.HttpContext;
+                var header = http.Request.Headers.Authorization.ToString();
+                if (!header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase))
+                    return Problem(401, "missing token", "Send 'Authorization: Bearer <token>'.");
+                var tokens = http.RequestServices.GetRequiredService<ITokenStore>();
+                var token = await tokens.AuthenticateAsync(header["Bearer ".Length..].Trim(), http.RequestAborted);
+                if (token is null)
+                    return Problem(401, "invalid token", "The token is unknown or revoked; ask an operator for a new one.");
+                http.Items[TokenItem] = token;
+                return await next(ctx);
+            });
 
-        api.MapGet("/workflows/{id}/dead-letters", async (string id, long? after, int? limit, HttpContext http,
-            WorkflowQueries queries, IDeadLetterStore deadLetters) =>
-        {
-            if (await queries.GetAsync(id, ClientScope(http), http.RequestAborted) is null)
-                return Problem(404, "no such workflow", $"There is no workflow '{id}'.");
-            return Results.Ok(await deadLetters.ListAsync(id, after ?? 0, Math.Clamp(limit ?? 100, 1, 1000), http.RequestAborted));
-        });
+        api.MapWorkflowRoutes();
+        api.MapTokenRoutes();
+        api.MapClusterRoutes();
     }
+
+    /// <summary>Only operator tokens pass (a route, or every route of a group): client tokens are read-only and see nothing but their workflows.</summary>
+    internal static TBuilder OperatorOnly<TBuilder>(this TBuilder builder) where TBuilder : IEndpointConventionBuilder =>
+        builder.AddEndpointFilter(async (ctx, next) =>
+            ClientScope(ctx.HttpContext) is null
+                ? await next(ctx)
+                : Problem(403, "forbidden", "This needs an operator token; client tokens are read-only and see only their client's workflows."));
+
+    /// <summary>The authenticated caller (null before authentication).</summary>
+    internal static TokenInfo? Caller(HttpContext http) => http.Items.TryGetValue(TokenItem, out var t) ? t as TokenInfo : null;
 
     /// <summary>Null for an operator (everything), else the client whose workflows the token may see.</summary>
-    private static string? ClientScope(HttpContext http)
+    internal static string? ClientScope(HttpContext http)
     {
-        var token = (TokenInfo)http.Items[TokenItem]!;
-        return token.Role == "operator" ? null : token.ClientId ?? "\0no-client";
+        var token = Caller(http)!;
+        return token.Role == TokenStore.OperatorRole ? null : token.ClientId ?? "\0no-client";
     }
 
-    private static IResult Problem(int status, string error, string detail) =>
+    internal static IResult Problem(int status, string error, string detail) =>
         Results.Json(new { error, detail }, statusCode: status);
+
+    internal static IResult NoSuchWorkflow(string id) =>
+        Problem(404, "no such workflow", $"There is no workflow '{id}'; list them with GET /api/workflows.");
 }

@@ -11,9 +11,10 @@ namespace RetailStreaming.Node.Admin;
 /// platform store's registry, and each workflow's live status from its entity through the
 /// shard region, wherever in the cluster it runs.
 /// </summary>
-public sealed class WorkflowQueries(IWorkflowRegistry registry, IRequiredActor<WorkflowRegion> region)
+public sealed class WorkflowQueries(IWorkflowRegistry registry, IRequiredActor<WorkflowRegion> region, NodeOptions options)
 {
     private static readonly TimeSpan AskTimeout = TimeSpan.FromSeconds(5);
+    private readonly Workflows.WorkflowSettings _settings = options.Workflows;
 
     /// <summary>The status of every workflow (of one client when <paramref name="clientId"/> is set).</summary>
     public async Task<IReadOnlyList<WorkflowView>> ListAsync(string? clientId, CancellationToken ct)
@@ -27,10 +28,24 @@ public sealed class WorkflowQueries(IWorkflowRegistry registry, IRequiredActor<W
     /// <summary>One workflow's status, or null when there is no such workflow (or it is another client's).</summary>
     public async Task<WorkflowView?> GetAsync(string workflowId, string? clientId, CancellationToken ct)
     {
-        var entry = (await registry.ListAsync(clientId, ct)).FirstOrDefault(e => e.WorkflowId == workflowId);
-        if (entry is null) return null;
+        if (await FindAsync(workflowId, clientId, ct) is not { } entry) return null;
         return await StatusAsync(await region.GetAsync(ct), entry, ct);
     }
+
+    /// <summary>A workflow's registry entry, or null when there is no such workflow (or it is another client's).</summary>
+    public async Task<WorkflowEntry?> FindAsync(string workflowId, string? clientId, CancellationToken ct) =>
+        (await registry.ListAsync(clientId, ct)).FirstOrDefault(e => e.WorkflowId == workflowId);
+
+    /// <summary>A workflow's definition versions, from its entity wherever it runs.</summary>
+    public async Task<WorkflowReplies.History> HistoryAsync(string workflowId, CancellationToken ct) =>
+        await (await region.GetAsync(ct)).Ask<WorkflowReplies.History>(new WorkflowCommands.GetHistory(workflowId), AskTimeout, ct);
+
+    /// <summary>
+    /// Sends a command to a workflow and waits for its answer; long enough for a pause, which
+    /// drains the stream first (bounded by the drain timeout).
+    /// </summary>
+    public async Task<object> AskAsync(IWithWorkflowId command, CancellationToken ct) =>
+        await (await region.GetAsync(ct)).Ask<object>(command, _settings.DrainTimeout + TimeSpan.FromSeconds(30), ct);
 
     /// <summary>Applies a definition through the workflow's entity.</summary>
     public async Task<object> ApplyAsync(string workflowId, string yaml, string fileName, CancellationToken ct) =>

@@ -19,6 +19,31 @@ public static class WorkflowCommands
         /// <summary>The message the shard region is configured with (the entity knows its own id).</summary>
         public static HandOff Instance { get; } = new("");
     }
+
+    /// <summary>
+    /// Stops capturing, drains what is in flight and persists the checkpoint, then stays idle in
+    /// state <c>paused</c>, across restarts, until <see cref="Resume"/>. Answered with
+    /// <see cref="WorkflowReplies.Paused"/> once drained, or <see cref="WorkflowReplies.LifecycleRefused"/>.
+    /// </summary>
+    public sealed record Pause(string WorkflowId) : IWithWorkflowId, IRetailStreamingMessage;
+
+    /// <summary>Starts a paused workflow from its checkpoint. Answered with <see cref="WorkflowReplies.Resumed"/> or <see cref="WorkflowReplies.LifecycleRefused"/>.</summary>
+    public sealed record Resume(string WorkflowId) : IWithWorkflowId, IRetailStreamingMessage;
+
+    /// <summary>
+    /// Tears the stream down and rebuilds it from the checkpoint at once: no backoff, and a
+    /// quarantine is lifted. Answered with <see cref="WorkflowReplies.Restarted"/> or <see cref="WorkflowReplies.LifecycleRefused"/>.
+    /// </summary>
+    public sealed record Restart(string WorkflowId) : IWithWorkflowId, IRetailStreamingMessage;
+
+    /// <summary>
+    /// Applies the YAML of an earlier version again, as a new version (recorded like any apply).
+    /// Answered like <see cref="ApplyDefinition"/>; a version that does not exist is rejected.
+    /// </summary>
+    public sealed record Rollback(string WorkflowId, int ToVersion) : IWithWorkflowId, IRetailStreamingMessage;
+
+    /// <summary>Asks for the definition versions and the lifecycle; answered with <see cref="WorkflowReplies.History"/>.</summary>
+    public sealed record GetHistory(string WorkflowId) : IWithWorkflowId, IRetailStreamingMessage;
 }
 
 /// <summary>Replies of a workflow.</summary>
@@ -32,4 +57,19 @@ public static class WorkflowReplies
 
     /// <summary>The definition was rejected; nothing was applied.</summary>
     public sealed record DefinitionRejected(string WorkflowId, IReadOnlyList<string> Errors) : IWithWorkflowId, IRetailStreamingMessage;
+
+    /// <summary>The workflow is paused: drained, checkpointed at <paramref name="Checkpoint"/>. <paramref name="Changed"/> is false when it already was.</summary>
+    public sealed record Paused(string WorkflowId, string Checkpoint, bool Changed) : IWithWorkflowId, IRetailStreamingMessage;
+
+    /// <summary>The workflow runs again from its checkpoint. <paramref name="Changed"/> is false when it was not paused.</summary>
+    public sealed record Resumed(string WorkflowId, string Checkpoint, bool Changed) : IWithWorkflowId, IRetailStreamingMessage;
+
+    /// <summary>The stream was torn down and is being rebuilt from <paramref name="Checkpoint"/>.</summary>
+    public sealed record Restarted(string WorkflowId, string Checkpoint) : IWithWorkflowId, IRetailStreamingMessage;
+
+    /// <summary>A pause, resume or restart that cannot be done now, and why (what to do instead).</summary>
+    public sealed record LifecycleRefused(string WorkflowId, string Reason) : IWithWorkflowId, IRetailStreamingMessage;
+
+    /// <summary>Every definition version, oldest first, and whether the workflow is paused.</summary>
+    public sealed record History(string WorkflowId, IReadOnlyList<DefinitionVersion> Versions, bool Paused) : IWithWorkflowId, IRetailStreamingMessage;
 }

@@ -30,4 +30,13 @@ public static class WorkflowEvents
         long DeliveredRecords,
         long DeadLetters,
         DateTimeOffset At) : IWithWorkflowId, IRetailStreamingMessage;
+
+    /// <summary>
+    /// An operator paused the workflow: its stream was drained and its checkpoint persisted (at
+    /// <paramref name="AtPosition"/>); it stays idle, across restarts, until <see cref="Resumed"/>.
+    /// </summary>
+    public sealed record Paused(string WorkflowId, string AtPosition, DateTimeOffset At) : IWithWorkflowId, IRetailStreamingMessage;
+
+    /// <summary>An operator resumed the workflow: its stream starts again from the checkpoint.</summary>
+    public sealed record Resumed(string WorkflowId, DateTimeOffset At) : IWithWorkflowId, IRetailStreamingMessage;
 }

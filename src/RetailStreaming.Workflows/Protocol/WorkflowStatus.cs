@@ -15,6 +15,10 @@ public static class WorkflowRunState
     public const string Draining = "draining";
     /// <summary>The transform overran its time budget: the stream is stopped until a new definition is applied.</summary>
     public const string Quarantined = "quarantined";
+    /// <summary>Draining before a pause.</summary>
+    public const string Pausing = "pausing";
+    /// <summary>Paused by an operator: drained and checkpointed, idle across restarts until resumed.</summary>
+    public const string Paused = "paused";
 }
 
 /// <summary>A workflow's status and figures, as its actor sees them now.</summary>
