@@ -78,6 +78,16 @@ internal static class PostgresCaptureSetup
                 $"PostgreSQL capture of workflow '{workflowId}' cannot start on database '{server.Database}':\n- " + string.Join("\n- ", problems));
 
         await PublishAsync(connection, server, objectName, tables, logger, cancellationToken);
+        try
+        {
+            await PostgresSnapshotProgress.CreateAsync(connection, objectName, cancellationToken);
+        }
+        catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.InsufficientPrivilege)
+        {
+            throw new SourceConfigurationException(
+                $"User '{server.User}' cannot create the snapshot progress table {PostgresSnapshotProgress.Qualified(objectName)}: {e.MessageText}. " +
+                "It needs CREATE on the database (for the schema), as the publication does.", e);
+        }
         return tables;
     }
 
@@ -168,6 +178,7 @@ internal static class PostgresCaptureSetup
                 }
             }
         }
+        await PostgresSnapshotProgress.DropAsync(connection, objectName, cancellationToken);
         await using var exists = new NpgsqlCommand("SELECT count(*) FROM pg_publication WHERE pubname = @pub", connection);
         exists.Parameters.AddWithValue("pub", objectName);
         var publication = (long)(await exists.ExecuteScalarAsync(cancellationToken))! > 0;

@@ -47,6 +47,7 @@ public sealed class PostgresLogicalSource : IChangeSource
     private readonly string? _connectionString;
     private readonly SourceConfigurationException? _connectionStringError;
     private NpgsqlDataSource? _catalog;
+    private IReadOnlyList<string> _captured = [];
     private PostgresReplicationReader? _reader;
     private SourcePosition _lastReturned = SourcePosition.Start;
     private bool _prepared;
@@ -126,6 +127,7 @@ public sealed class PostgresLogicalSource : IChangeSource
         ObjectDisposedException.ThrowIf(_disposed, this);
         await using var connection = await OpenCatalogAsync(cancellationToken);
         var tables = await PostgresCaptureSetup.PrepareAsync(connection, _workflowId, PublicationName, _tables, _logger, cancellationToken);
+        _captured = tables.Select(t => t.Qualified).ToArray();
         _prepared = true;
         _logger.LogInformation("PostgreSQL capture of {Tables} prepared: publication and slot {Slot}",
             string.Join(", ", tables.Select(t => t.Qualified)), SlotName);
@@ -208,6 +210,29 @@ public sealed class PostgresLogicalSource : IChangeSource
     }
 
     /// <summary>
+    /// Asks for a new snapshot of one captured table ("re-snapshot"): its rows arrive again as
+    /// <see cref="ChangeOperation.Read"/> events, in chunks between watermarks, while streaming goes
+    /// on. The request is written to the progress table and as a marker in the WAL, which the
+    /// running replication picks up in stream order (or the next one, when none runs). Returns the
+    /// snapshot id. A snapshot of the same table still running is abandoned for the new one.
+    /// </summary>
+    /// <exception cref="ArgumentException">The table is not one of the captured tables.</exception>
+    public async Task<string> RequestSnapshotAsync(string table, CancellationToken cancellationToken)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        ArgumentException.ThrowIfNullOrWhiteSpace(table);
+        if (!_prepared) await PrepareAsync(cancellationToken);
+        var (schema, name) = PostgresCaptureNames.ParseTable(table);
+        var qualified = _captured.FirstOrDefault(t => t == schema + "." + name)
+                        ?? _captured.FirstOrDefault(t => t == (schema + "." + name).ToLowerInvariant())
+                        ?? throw new ArgumentException($"Table '{table}' is not captured by workflow '{_workflowId}' (captured: {string.Join(", ", _captured)}).", nameof(table));
+        await using var connection = await OpenCatalogAsync(cancellationToken);
+        var id = await PostgresSnapshotProgress.RequestAsync(connection, SlotName, qualified, cancellationToken);
+        _logger.LogInformation("Snapshot {Snapshot} of {Table} requested for slot {Slot}", id, qualified, SlotName);
+        return id;
+    }
+
+    /// <summary>
     /// Removes a workflow's capture from a database: its replication slot (ending the connection
     /// that still uses it) and its publication. For deleting a workflow, or before a re-snapshot
     /// after the slot was lost; the client's tables are untouched.
@@ -266,17 +291,21 @@ public sealed class PostgresLogicalSource : IChangeSource
                 var lsn = await PostgresCaptureSetup.CreateSlotAsync(connection, SlotName, cancellationToken);
                 _logger.LogInformation("Created replication slot {Slot} at {Lsn}: changes committed from there on are captured", SlotName,
                     PostgresPosition.FormatLsn(lsn));
+                // Only now: the rows that exist before the slot are read by the incremental snapshot, whose chunks follow the slot's start.
+                await PostgresSnapshotProgress.ResetAsync(connection, SlotName, _captured, cancellationToken);
             }
             else
             {
                 if (PostgresCaptureSetup.SlotProblem(slot, SlotName, connection.Database) is { } problem)
                     throw new SourceConfigurationException(problem);
                 await WaitUntilReleasedAsync(connection, slot, cancellationToken);
+                // A table configured since the slot was created gets its own snapshot.
+                await PostgresSnapshotProgress.AddMissingAsync(connection, SlotName, _captured, cancellationToken);
             }
         }
 
         _reader = new PostgresReplicationReader(_connectionString!, _catalog!, _workflowId, SlotName, PublicationName, SourceName,
-            after, _tracker, _options, _logger);
+            after, _tracker, _options, _logger, _captured);
         _reader.Start();
         _lastReturned = after;
     }

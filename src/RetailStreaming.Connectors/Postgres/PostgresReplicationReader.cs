@@ -37,6 +37,7 @@ internal sealed class PostgresReplicationReader : IAsyncDisposable
     private readonly CancellationTokenSource _stop = new();
     private readonly Dictionary<uint, RelationShape> _relations = [];
     private readonly Dictionary<uint, uint> _baseTypes = [];
+    private readonly PostgresIncrementalSnapshot _snapshot;
     private Task _replication = Task.CompletedTask;
     private Task _heartbeat = Task.CompletedTask;
     private volatile LogicalReplicationConnection? _connection;
@@ -49,10 +50,12 @@ internal sealed class PostgresReplicationReader : IAsyncDisposable
     private DateTimeOffset _commitTime;
     private int _index;
     private SourcePosition _lastPosition;
+    private bool _markerOnly;
 
     public PostgresReplicationReader(
         string replicationConnectionString, NpgsqlDataSource catalog, string workflowId, string slotName, string publication,
-        string sourceName, SourcePosition resumeAfter, PostgresCommitTracker tracker, PostgresSourceOptions options, ILogger logger)
+        string sourceName, SourcePosition resumeAfter, PostgresCommitTracker tracker, PostgresSourceOptions options, ILogger logger,
+        IReadOnlyList<string> capturedTables)
     {
         _replicationConnectionString = replicationConnectionString;
         _catalog = catalog;
@@ -70,6 +73,7 @@ internal sealed class PostgresReplicationReader : IAsyncDisposable
             SingleReader = true,
             SingleWriter = true,
         });
+        _snapshot = new PostgresIncrementalSnapshot(catalog, slotName, capturedTables, options.SnapshotChunkSize, BaseTypesAsync, logger);
     }
 
     /// <summary>The changes read and not yet taken; completed with the error that stopped the replication, if any.</summary>
@@ -132,6 +136,8 @@ internal sealed class PostgresReplicationReader : IAsyncDisposable
                 WalReceiverStatusInterval = _options.StatusInterval,
             };
             await connection.Open(cancellationToken);
+            // Before the stream is read: the chunk issued now removes the keys of every change that follows.
+            await _snapshot.AdvanceAsync(cancellationToken);
             _tracker.Attach(lsn => connection.SetReplicationStatus(new NpgsqlLogSequenceNumber(lsn)));
             _connection = connection;
             _logger.LogInformation("Replication of slot {Slot} started (publication {Publication}, resuming after {Position})",
@@ -199,7 +205,9 @@ internal sealed class PostgresReplicationReader : IAsyncDisposable
                 _inTransaction = false;
                 var end = (ulong)commit.TransactionEndLsn;
                 // A transaction without changes of ours (possible before PostgreSQL 15) is just a point between transactions.
-                var advanced = _index > 0 ? _tracker.Committed(_lastPosition, end, _commitTime) : _tracker.SafePoint(end);
+                // A snapshot marker's own transaction is not a safe point: the slot only moves for changes the platform confirmed, or for heartbeats.
+                var advanced = _index > 0 ? _tracker.Committed(_lastPosition, end, _commitTime) : _markerOnly ? null : _tracker.SafePoint(end);
+                _markerOnly = false;
                 if (advanced is not null) await SendStatusAsync(cancellationToken);
                 break;
             }
@@ -213,6 +221,7 @@ internal sealed class PostgresReplicationReader : IAsyncDisposable
                 var shape = Shape(insert.Relation);
                 var row = await ReadTupleAsync(shape, insert.NewRow, cancellationToken);
                 await FillUnchangedAsync(shape, row, null, cancellationToken);
+                _snapshot.OnChange(shape.Table, KeyText(shape, row));
                 await EmitAsync(shape.Table, ChangeOperation.Insert, KeyOf(shape, row), null, RowOf(shape, row), cancellationToken);
                 break;
             }
@@ -248,6 +257,7 @@ internal sealed class PostgresReplicationReader : IAsyncDisposable
             {
                 var shape = Shape(delete.Relation);
                 var old = await ReadTupleAsync(shape, delete.OldRow, cancellationToken);
+                _snapshot.OnChange(shape.Table, KeyText(shape, old));
                 await EmitAsync(shape.Table, ChangeOperation.Delete, KeyOf(shape, old), RowOf(shape, old), null, cancellationToken);
                 break;
             }
@@ -256,6 +266,7 @@ internal sealed class PostgresReplicationReader : IAsyncDisposable
             {
                 var shape = Shape(delete.Relation);
                 var key = await ReadTupleAsync(shape, delete.Key, cancellationToken);
+                _snapshot.OnChange(shape.Table, KeyText(shape, key));
                 var keyRow = KeyOf(shape, key);
                 await EmitAsync(shape.Table, ChangeOperation.Delete, keyRow, keyRow, null, cancellationToken);
                 break;
@@ -267,9 +278,25 @@ internal sealed class PostgresReplicationReader : IAsyncDisposable
                     var table = _relations.TryGetValue(relation.RelationId, out var shape)
                         ? shape.Table
                         : relation.Namespace + "." + relation.RelationName;
+                    _snapshot.OnTruncate(table);
                     await EmitAsync(table, ChangeOperation.Truncate, RowData.Empty, null, null, cancellationToken);
                 }
                 break;
+
+            // The snapshot's watermarks and requests: transactional, so in commit order with the changes.
+            case LogicalDecodingMessage marker when marker.Flags == 1 && marker.Prefix == PostgresSnapshotProgress.MessagePrefix:
+            {
+                using var content = new MemoryStream();
+                await marker.Data.CopyToAsync(content, cancellationToken);
+                if (PostgresSnapshotProgress.Deserialize(content.ToArray()) is not { } parsed)
+                {
+                    _logger.LogWarning("A snapshot message at {Lsn} cannot be read; ignored", PostgresPosition.FormatLsn((ulong)marker.MessageLsn));
+                    break;
+                }
+                _markerOnly = true;
+                await _snapshot.OnMarkerAsync(parsed, AlreadyDelivered(), EmitReadAsync, cancellationToken);
+                break;
+            }
 
             // A non-transactional message (our heartbeats, or anyone's) is decoded at its place in the
             // WAL, after every transaction that committed before it: a safe point to confirm once
@@ -297,9 +324,30 @@ internal sealed class PostgresReplicationReader : IAsyncDisposable
         await _channel.Writer.WriteAsync(new ChangeEvent(_sourceName, table, operation, key, before, after, _commitTime, position), cancellationToken);
     }
 
+    /// <summary>
+    /// Before the rows of a replayed high watermark: true when the platform has every change of this
+    /// transaction already. When it has some, the rows read again take the indexes after the resume
+    /// point: they may not be the same rows as the first time, so none of them is dropped by position.
+    /// </summary>
+    private bool AlreadyDelivered()
+    {
+        if (PostgresPosition.Parse(_resumeAfter) is not { } resume || resume.CommitLsn < _commitLsn) return false;
+        if (resume.CommitLsn > _commitLsn) return true;
+        _index = Math.Max(_index, resume.Index + 1);
+        return false;
+    }
+
+    private ValueTask EmitReadAsync(string table, RowData key, RowData row, CancellationToken cancellationToken) =>
+        EmitAsync(table, ChangeOperation.Read, key, null, row, cancellationToken);
+
+    private static string KeyText(RelationShape shape, Cell[] cells) =>
+        PostgresIncrementalSnapshot.KeyText(shape.Key.Order().Select(k => cells[k].Kind == CellKind.Value ? cells[k].Text : null));
+
     private async Task UpdateAsync(RelationShape shape, Cell[]? old, bool oldIsWholeRow, Cell[] row, CancellationToken cancellationToken)
     {
         await FillUnchangedAsync(shape, row, oldIsWholeRow ? old : null, cancellationToken);
+        _snapshot.OnChange(shape.Table, KeyText(shape, row));
+        if (old is not null) _snapshot.OnChange(shape.Table, KeyText(shape, old));
         var after = RowOf(shape, row);
         if (old is not null && KeyChanged(shape, old, row))
         {
@@ -488,6 +536,13 @@ internal sealed class PostgresReplicationReader : IAsyncDisposable
         if (_relations.TryGetValue(relationId, out var previous) && !previous.SameColumns(shape))
             _logger.LogInformation("Columns of {Table} changed: now {Columns}", shape.Table, string.Join(", ", names));
         _relations[relationId] = shape;
+    }
+
+    private async Task<IReadOnlyDictionary<uint, uint>> BaseTypesAsync(uint[] oids, CancellationToken cancellationToken)
+    {
+        var unknown = oids.Where(t => !_baseTypes.ContainsKey(t)).Distinct().ToArray();
+        if (unknown.Length > 0) await ResolveBaseTypesAsync(unknown, cancellationToken);
+        return oids.Distinct().ToDictionary(o => o, o => _baseTypes[o]);
     }
 
     private async Task ResolveBaseTypesAsync(uint[] oids, CancellationToken cancellationToken)

@@ -34,8 +34,15 @@ public sealed record PostgresSourceOptions
     /// <summary>How long the first read waits for the slot to be released by a previous connection that is still closing. 10 seconds by default.</summary>
     public TimeSpan SlotReleaseWait { get; init; } = TimeSpan.FromSeconds(10);
 
+    /// <summary>
+    /// The most rows one chunk of an incremental snapshot reads (one short SELECT in primary-key
+    /// order between two watermarks) and holds in memory until its high watermark arrives. 1,000 by default.
+    /// </summary>
+    public int SnapshotChunkSize { get; init; } = 1_000;
+
     internal void Validate()
     {
+        if (SnapshotChunkSize is < 1 or > PostgresPosition.MaxIndex) throw new ArgumentOutOfRangeException(nameof(SnapshotChunkSize), SnapshotChunkSize, "Must be between 1 and 99,999,999.");
         if (HeartbeatInterval < TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(HeartbeatInterval), HeartbeatInterval, "Cannot be negative.");
         if (MaxBufferedChanges < 1) throw new ArgumentOutOfRangeException(nameof(MaxBufferedChanges), MaxBufferedChanges, "Must be at least 1.");
         if (ReadWait < TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(ReadWait), ReadWait, "Cannot be negative.");

@@ -471,12 +471,15 @@ public sealed class PostgresLogicalSourceTests(PostgresFixture fixture)
         Assert.Contains("re-snapshot", error.Message);
         Assert.Equal(0L, await db.CountAsync("SELECT count(*) FROM pg_replication_slots WHERE slot_name = @s", ("s", slot)));
 
-        // Removing the capture and starting from the beginning is the way back.
+        // Removing the capture and starting from the beginning is the way back: the existing row comes from the new snapshot.
         await PostgresLogicalSource.RemoveCaptureAsync(db.ConnectionString, db.Id("wf-lost"), null, None);
         Assert.Equal(0L, await db.CountAsync("SELECT count(*) FROM pg_publication WHERE pubname = @p", ("p", slot)));
-        await using var fresh = await StartedAsync(db.Source("wf-lost", ["tickets"]));
+        await using var fresh = db.Source("wf-lost", ["tickets"]);
+        await fresh.PrepareAsync(None);
+        var snapshot = Assert.Single(await ReadAsync(fresh, SourcePosition.Start, 1));
+        Assert.Equal((ChangeOperation.Read, 1L), (snapshot.Operation, snapshot.Key["id"]));
         await db.ExecuteAsync("INSERT INTO tickets VALUES (2)");
-        Assert.Equal(2L, Assert.Single(await ReadAsync(fresh, SourcePosition.Start, 1)).Key["id"]);
+        Assert.Equal(2L, Assert.Single(await ReadAsync(fresh, snapshot.Position, 1)).Key["id"]);
     }
 
     [Fact]
