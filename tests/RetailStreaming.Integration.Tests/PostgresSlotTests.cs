@@ -68,7 +68,9 @@ public sealed class PostgresSlotTests(PostgresServerFixture pg, ITestOutputHelpe
             await Task.WhenAny(auditing);
         }
         await auditing;
-        Assert.Equal(delivered, receiver.Count); // the unconfigured table gave no record
+        // The unconfigured table gave no record (snapshot reads of the captured tables may arrive late).
+        Assert.DoesNotContain(receiver.Records, r => r.Table.EndsWith("audit_log", StringComparison.Ordinal));
+        Assert.True(receiver.Count >= delivered);
     }
 
     [Fact]
