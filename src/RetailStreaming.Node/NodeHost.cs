@@ -184,35 +184,12 @@ public static class NodeHost
     /// through linq2db's SQLite.MS provider (Microsoft.Data.Sqlite), on PostgreSQL through its
     /// PostgreSQL.15 provider (Npgsql; right for PostgreSQL 15 and newer).
     /// </summary>
-    private static string PersistenceHocon(NodeOptions options, string connectionString)
-    {
-        var provider = options.Persistence.ProviderOf("RetailStreaming:Persistence") == DatabaseProviders.Postgres
-            ? "PostgreSQL.15"
-            : "SQLite.MS";
-        var cs = connectionString.Replace("\\", "\\\\").Replace("\"", "\\\"");
-        return $$"""
-            akka.persistence {
-              journal {
-                plugin = "akka.persistence.journal.sql"
-                sql {
-                  class = "Akka.Persistence.Sql.Journal.SqlWriteJournal, Akka.Persistence.Sql"
-                  connection-string = "{{cs}}"
-                  provider-name = "{{provider}}"
-                  auto-initialize = true
-                }
-              }
-              snapshot-store {
-                plugin = "akka.persistence.snapshot-store.sql"
-                sql {
-                  class = "Akka.Persistence.Sql.Snapshot.SqlSnapshotStore, Akka.Persistence.Sql"
-                  connection-string = "{{cs}}"
-                  provider-name = "{{provider}}"
-                  auto-initialize = true
-                }
-              }
-            }
-            """;
-    }
+    private static string PersistenceHocon(NodeOptions options, string connectionString) =>
+        SqlPersistenceHocon.For(
+            options.Persistence.ProviderOf("RetailStreaming:Persistence") == DatabaseProviders.Postgres
+                ? SqlPersistenceHocon.PostgreSql
+                : SqlPersistenceHocon.Sqlite,
+            connectionString);
 
     /// <summary>The journal file in WAL mode: readers never block the writer (a setting kept in the file).</summary>
     private static void UseWriteAheadLog(string connectionString)

@@ -60,6 +60,9 @@ public interface IWorkflowRegistry
     /// <summary>Marks a workflow deleted.</summary>
     Task MarkDeletedAsync(string workflowId, CancellationToken cancellationToken = default);
 
+    /// <summary>One workflow, deleted or not, or null when it was never registered.</summary>
+    Task<WorkflowEntry?> GetAsync(string workflowId, CancellationToken cancellationToken = default);
+
     /// <summary>Every workflow not deleted, by id; only the client's when <paramref name="clientId"/> is set.</summary>
     Task<IReadOnlyList<WorkflowEntry>> ListAsync(string? clientId = null, CancellationToken cancellationToken = default);
 }

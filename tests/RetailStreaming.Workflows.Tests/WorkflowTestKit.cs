@@ -62,34 +62,14 @@ public abstract class WorkflowTestKit : TestKit
     /// <summary>The HOCON of a node on <paramref name="directory"/>'s journal file.</summary>
     protected static Config SystemConfig(TestDirectory directory)
     {
-        var cs = directory.JournalConnectionString.Replace("\\", "\\\\").Replace("\"", "\\\"");
         // CI on 2 cores stretches every TestKit timeout (scripts/test.sh sets RS_TEST_TIMEFACTOR).
         var timeFactor = double.TryParse(Environment.GetEnvironmentVariable("RS_TEST_TIMEFACTOR"),
             System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var f) && f >= 1 ? f : 1;
         return ConfigurationFactory.ParseString($$"""
                 akka.loglevel = INFO
                 akka.test.timefactor = {{timeFactor.ToString(System.Globalization.CultureInfo.InvariantCulture)}}
-                akka.persistence {
-                  journal {
-                    plugin = "akka.persistence.journal.sql"
-                    sql {
-                      class = "Akka.Persistence.Sql.Journal.SqlWriteJournal, Akka.Persistence.Sql"
-                      connection-string = "{{cs}}"
-                      provider-name = "SQLite.MS"
-                      auto-initialize = true
-                    }
-                  }
-                  snapshot-store {
-                    plugin = "akka.persistence.snapshot-store.sql"
-                    sql {
-                      class = "Akka.Persistence.Sql.Snapshot.SqlSnapshotStore, Akka.Persistence.Sql"
-                      connection-string = "{{cs}}"
-                      provider-name = "SQLite.MS"
-                      auto-initialize = true
-                    }
-                  }
-                }
                 """)
+            .WithFallback(ConfigurationFactory.ParseString(SqlPersistenceHocon.For(SqlPersistenceHocon.Sqlite, directory.JournalConnectionString)))
             .WithFallback(ConfigurationFactory.ParseString(RetailStreamingSerializer.Hocon))
             .WithFallback(SqlPersistence.DefaultConfiguration);
     }

@@ -34,7 +34,9 @@ public sealed class WorkflowQueries(IWorkflowRegistry registry, IRequiredActor<W
 
     /// <summary>A workflow's registry entry, or null when there is no such workflow (or it is another client's).</summary>
     public async Task<WorkflowEntry?> FindAsync(string workflowId, string? clientId, CancellationToken ct) =>
-        (await registry.ListAsync(clientId, ct)).FirstOrDefault(e => e.WorkflowId == workflowId);
+        await registry.GetAsync(workflowId, ct) is { Deleted: false } entry && (clientId is null || entry.ClientId == clientId)
+            ? entry
+            : null;
 
     /// <summary>A workflow's definition versions, from its entity wherever it runs.</summary>
     public async Task<WorkflowReplies.History> HistoryAsync(string workflowId, CancellationToken ct) =>
