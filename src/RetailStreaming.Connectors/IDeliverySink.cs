@@ -48,7 +48,14 @@ public sealed record DeliveryResult(IReadOnlyList<RefusedRecord> Refused, int At
 /// <summary>A record the endpoint refused for good.</summary>
 /// <param name="Record">The record.</param>
 /// <param name="Reason">Why: the status code and what the endpoint said.</param>
-public sealed record RefusedRecord(DeliveryRecord Record, string Reason);
+/// <param name="Attempts">The requests that carried it, oldest first (null when the sink does not record them).</param>
+public sealed record RefusedRecord(DeliveryRecord Record, string Reason, IReadOnlyList<DeliveryAttempt>? Attempts = null);
+
+/// <summary>One request (or write) that carried a record, and its answer.</summary>
+/// <param name="At">When the attempt ended.</param>
+/// <param name="StatusCode">The endpoint's HTTP status, when it answered.</param>
+/// <param name="Detail">A snippet of the response, or the transport error.</param>
+public sealed record DeliveryAttempt(DateTimeOffset At, int? StatusCode, string Detail);
 
 /// <summary>Something a sink wants the platform to know while it retries (for status and metrics).</summary>
 public interface IDeliveryObserver

@@ -12,6 +12,7 @@ namespace RetailStreaming.Store;
 /// <param name="InputJson">The change, as ChangeEventJson writes it.</param>
 /// <param name="OutputJson">For delivery dead letters: the record that was refused, as JSON.</param>
 /// <param name="CreatedAt">When it was stored.</param>
+/// <param name="Attempts">For delivery dead letters: every delivery attempt, oldest first (null when not recorded).</param>
 public sealed record DeadLetter(
     long Id,
     string WorkflowId,
@@ -23,7 +24,14 @@ public sealed record DeadLetter(
     string Reason,
     string InputJson,
     string? OutputJson,
-    DateTimeOffset CreatedAt);
+    DateTimeOffset CreatedAt,
+    IReadOnlyList<DeadLetterAttempt>? Attempts = null);
+
+/// <summary>One delivery attempt of a dead-lettered record.</summary>
+/// <param name="At">When the attempt ended.</param>
+/// <param name="StatusCode">The endpoint's HTTP status, when it answered.</param>
+/// <param name="Detail">What happened: a snippet of the response, or the transport error.</param>
+public sealed record DeadLetterAttempt(DateTimeOffset At, int? StatusCode, string Detail);
 
 /// <summary>The dead-letter store: durable, per workflow.</summary>
 public interface IDeadLetterStore
