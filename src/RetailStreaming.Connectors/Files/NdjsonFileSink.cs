@@ -68,7 +68,7 @@ public sealed class NdjsonFileSink : IDeliverySink
     /// <summary>Takes the directory's lock, recovers what a crashed run left, and starts the time-based roll.</summary>
     public async Task OpenAsync(CancellationToken cancellationToken)
     {
-        await _gate.WaitAsync(cancellationToken);
+        await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
             EnsureOpen();
@@ -84,7 +84,7 @@ public sealed class NdjsonFileSink : IDeliverySink
     {
         if (batch.Count == 0) return DeliveryResult.AllAccepted(0);
         var lines = Serialize(batch);
-        await _gate.WaitAsync(cancellationToken);
+        await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
             var started = Stopwatch.GetTimestamp();
@@ -168,7 +168,11 @@ public sealed class NdjsonFileSink : IDeliverySink
         }
 
         _sequence = Math.Max(ReadSequenceFile(), Recover());
-        _roller = RollOnTimeAsync(_closing.Token);
+        // Task.Run: not on the caller's task scheduler. An actor's async receive runs on the
+        // actor's own scheduler, whose continuations stop running once the actor stops, and
+        // DisposeAsync would then wait for this loop for ever (with the lock held).
+        var closing = _closing.Token;
+        _roller = Task.Run(() => RollOnTimeAsync(closing), CancellationToken.None);
     }
 
     /// <summary>Completes the temporary files a crashed run left; returns the highest sequence found in the directory.</summary>
@@ -325,9 +329,9 @@ public sealed class NdjsonFileSink : IDeliverySink
         using var timer = new PeriodicTimer(period, _time);
         try
         {
-            while (await timer.WaitForNextTickAsync(cancellationToken))
+            while (await timer.WaitForNextTickAsync(cancellationToken).ConfigureAwait(false))
             {
-                await _gate.WaitAsync(cancellationToken);
+                await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
                 try
                 {
                     if (!_broken && _current is { } file && _time.GetUtcNow() - file.Begun >= _options.RollInterval)
@@ -381,10 +385,10 @@ public sealed class NdjsonFileSink : IDeliverySink
     public async ValueTask DisposeAsync()
     {
         if (_disposed) return;
-        await _closing.CancelAsync();
+        await _closing.CancelAsync().ConfigureAwait(false);
         if (_roller is not null)
-            await _roller;
-        await _gate.WaitAsync();
+            await _roller.ConfigureAwait(false);
+        await _gate.WaitAsync().ConfigureAwait(false);
         try
         {
             if (_disposed) return;
