@@ -89,13 +89,24 @@ public sealed class NdjsonFileSink : IDeliverySink
         {
             var started = Stopwatch.GetTimestamp();
             EnsureOpen();
-            if (_current is { } full && full.Length > 0 && full.Length + lines.Length > _options.RollSize)
-                Complete();
-            var file = _current ??= Begin();
-            // Not cancellable once started: a write cut short would leave part of a line.
-            Append(file, lines);
-            if (file.Length >= _options.RollSize || _time.GetUtcNow() - file.Begun >= _options.RollInterval)
-                Complete();
+            try
+            {
+                if (_current is { } full && full.Length > 0 && full.Length + lines.Length > _options.RollSize)
+                    Complete();
+                var file = _current ??= Begin();
+                // Not cancellable once started: a write cut short would leave part of a line.
+                Append(file, lines);
+                if (file.Length >= _options.RollSize || _time.GetUtcNow() - file.Begun >= _options.RollInterval)
+                    Complete();
+            }
+            catch
+            {
+                // The directory is in an unknown state (a file not renamed, a sequence not written):
+                // this sink writes no more; the next one recovers on open.
+                _broken = true;
+                throw;
+            }
+
             _options.Observer.Accepted(batch.Count, Stopwatch.GetElapsedTime(started));
             return DeliveryResult.AllAccepted();
         }
@@ -167,7 +178,18 @@ public sealed class NdjsonFileSink : IDeliverySink
                 $"File sink: directory '{_options.Directory}' is in use by another writer of workflow '{_options.WorkflowId}' ({lockPath}).", e);
         }
 
-        _sequence = Math.Max(ReadSequenceFile(), Recover());
+        try
+        {
+            _sequence = Math.Max(ReadSequenceFile(), Recover());
+        }
+        catch
+        {
+            // Open again from scratch next time, rather than write with an unknown sequence.
+            _lock.Dispose();
+            _lock = null;
+            throw;
+        }
+
         // Task.Run: not on the caller's task scheduler. An actor's async receive runs on the
         // actor's own scheduler, whose continuations stop running once the actor stops, and
         // DisposeAsync would then wait for this loop for ever (with the lock held).
@@ -229,21 +251,32 @@ public sealed class NdjsonFileSink : IDeliverySink
             Path.GetFileName(completed), valid, total);
     }
 
-    /// <summary>The length of the leading complete lines that each hold one JSON object.</summary>
+    /// <summary>The length of the leading complete lines that each hold one JSON object (read in chunks: a file may exceed any array).</summary>
     internal static long ValidPrefixLength(Stream stream)
     {
         stream.Position = 0;
-        var data = new byte[stream.Length];
-        stream.ReadExactly(data);
+        var line = new ArrayBufferWriter<byte>(4096);
+        var buffer = new byte[81920];
         long valid = 0;
-        var rest = data.AsSpan();
-        while (true)
+        int read;
+        while ((read = stream.Read(buffer)) > 0)
         {
-            var end = rest.IndexOf((byte)'\n');
-            if (end < 0) break;
-            if (!IsJsonObject(rest[..end])) break;
-            valid += end + 1;
-            rest = rest[(end + 1)..];
+            var rest = buffer.AsSpan(0, read);
+            while (true)
+            {
+                var end = rest.IndexOf((byte)'\n');
+                if (end < 0)
+                {
+                    line.Write(rest);
+                    break;
+                }
+
+                line.Write(rest[..end]);
+                if (!IsJsonObject(line.WrittenSpan)) return valid;
+                valid += line.WrittenCount + 1;
+                line.ResetWrittenCount();
+                rest = rest[(end + 1)..];
+            }
         }
 
         return valid;

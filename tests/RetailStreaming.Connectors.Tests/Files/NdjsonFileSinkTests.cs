@@ -125,6 +125,18 @@ public sealed class NdjsonFileSinkTests : IDisposable
     }
 
     [Fact]
+    public void The_valid_prefix_spans_reads_and_ends_before_the_first_line_that_is_not_one_json_object()
+    {
+        var big = "{\"a\":\"" + new string('x', 200_000) + "\"}"; // longer than one read
+        var text = big + "\n{\"b\":1}\n{\"c\":2} trailing\n{\"d\":3}\n";
+        using var stream = new MemoryStream(Encoding.UTF8.GetBytes(text));
+
+        Assert.Equal(big.Length + 1 + "{\"b\":1}\n".Length, NdjsonFileSink.ValidPrefixLength(stream));
+        using var array = new MemoryStream("[1]\n"u8.ToArray());
+        Assert.Equal(0, NdjsonFileSink.ValidPrefixLength(array));
+    }
+
+    [Fact]
     public async Task The_sequence_keeps_growing_when_readers_remove_completed_files()
     {
         const string wf = "consumed";
