@@ -61,6 +61,40 @@ internal static partial class DefinitionRules
         return null;
     }
 
+    /// <summary>A PostgreSQL table the platform writes to: <c>table</c> or <c>schema.table</c>, lower-case identifiers that need no quoting.</summary>
+    public static string? CheckTableName(string value) =>
+        TableNameRegex().IsMatch(value)
+            ? null
+            : $"must be table or schema.table of lower-case letters, digits and '_', each starting with a letter or '_' and at most 63 characters; found {Quote(value)}";
+
+    public static string? CheckAbsolutePath(string value) =>
+        value.StartsWith('/') || Path.IsPathFullyQualified(value)
+            ? null
+            : $"must be an absolute path, e.g. /var/lib/retailstreaming/out; found {Quote(value)}";
+
+    /// <summary>Parses <c>&lt;integer&gt;&lt;unit&gt;</c> with unit B, KB, MB or GB (powers of 1024), from 1 KB to 1 TB.</summary>
+    public static string? TryParseSize(string value, out long bytes)
+    {
+        bytes = 0;
+        var match = SizeRegex().Match(value);
+        if (!match.Success)
+            return $"malformed size {Quote(value)}: expected an integer and a unit (B, KB, MB or GB; powers of 1024), e.g. 512KB, 64MB";
+        var unit = match.Groups["unit"].Value switch
+        {
+            "B" => 1L,
+            "KB" => 1L << 10,
+            "MB" => 1L << 20,
+            _ => 1L << 30,
+        };
+        if (!long.TryParse(match.Groups["number"].Value, NumberStyles.None, CultureInfo.InvariantCulture, out var number)
+            || number > (1L << 40) / unit || number * unit > 1L << 40)
+            return $"size {Quote(value)} is too large; at most 1024GB";
+        if (number * unit < 1024)
+            return $"must be at least 1KB; found {Quote(value)}";
+        bytes = number * unit;
+        return null;
+    }
+
     /// <summary>Whether a connection string carries a password, which must then come from connectionRef.</summary>
     public static bool HoldsPassword(string connection) =>
         PasswordKeyRegex().IsMatch(connection) || UriPasswordRegex().IsMatch(connection);
@@ -152,6 +186,12 @@ internal static partial class DefinitionRules
 
     [GeneratedRegex(@"^(?<sign>-)?(?<number>[0-9]{1,18}(?:\.[0-9]{1,9})?)(?<unit>ms|s|m|h)$")]
     private static partial Regex DurationRegex();
+
+    [GeneratedRegex("^[a-z_][a-z0-9_]{0,62}(?:\\.[a-z_][a-z0-9_]{0,62})?$")]
+    private static partial Regex TableNameRegex();
+
+    [GeneratedRegex("^(?<number>[0-9]{1,13})(?<unit>B|KB|MB|GB)$")]
+    private static partial Regex SizeRegex();
 
     [GeneratedRegex(@"(?:^|;)\s*(?:password|pwd)\s*=", RegexOptions.IgnoreCase)]
     private static partial Regex PasswordKeyRegex();

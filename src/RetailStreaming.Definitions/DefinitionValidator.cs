@@ -6,16 +6,16 @@ namespace RetailStreaming.Definitions;
 /// Walks the tree of one definition file, collects every error with its position and dotted field
 /// path, and builds the definition only when there is none (invariant 6: nothing of a bad file is applied).
 /// </summary>
-internal sealed class DefinitionValidator(string file)
+internal sealed partial class DefinitionValidator(string file)
 {
     private static readonly string[] RootKeys = ["id", "client", "source", "transform", "delivery"];
     private static readonly string[] SourceKeys = ["kind", "connection", "connectionRef", "tables", "batchSize", "pollInterval"];
     private static readonly string[] TransformKeys = ["package", "version", "type", "timeBudget", "settings"];
-    private static readonly string[] DeliveryKeys = ["kind", "url", "secretRef", "timeout", "batching", "retry"];
+    private static readonly string[] DeliveryKeys = ["kind", "url", "secretRef", "timeout", "batching", "retry", .. TargetKeys];
     private static readonly string[] BatchingKeys = ["maxRecords", "maxWait"];
     private static readonly string[] RetryKeys = ["initialBackoff", "maxBackoff", "maxAttempts"];
     private static readonly string[] SourceKinds = ["sqlite", "postgres"];
-    private static readonly string[] DeliveryKinds = ["webhook"];
+    private static readonly string[] DeliveryKinds = ["webhook", "table", "file"];
 
     private static readonly Dictionary<string, string> DeliveryForbidden = new(StringComparer.Ordinal)
     {
@@ -187,9 +187,11 @@ internal sealed class DefinitionValidator(string file)
 
     private DeliveryDefinition? Delivery(Fields f)
     {
-        var kind = String(f, "kind", required: true, v => Accepted("delivery kind", v, DeliveryKinds), hint: "webhook");
-        var url = String(f, "url", required: true, DefinitionRules.CheckHttpUrl, hint: "the endpoint's http or https URL");
-        var secretRef = String(f, "secretRef", required: true, DefinitionRules.CheckSecretReference, secret: true,
+        var kind = String(f, "kind", required: true, v => Accepted("delivery kind", v, DeliveryKinds), hint: "webhook, table or file");
+        if (kind is not null)
+            FieldsOfOtherKinds(f, kind);
+        var url = String(f, "url", required: kind == "webhook", DefinitionRules.CheckHttpUrl, hint: "the endpoint's http or https URL");
+        var secretRef = String(f, "secretRef", required: kind == "webhook", DefinitionRules.CheckSecretReference, secret: true,
             hint: "a reference to the signing secret, " + DefinitionRules.SecretReferenceForm);
         var timeout = Duration(f, "timeout") ?? TimeSpan.FromSeconds(30);
 
@@ -215,6 +217,8 @@ internal sealed class DefinitionValidator(string file)
             }
         }
 
+        if (kind is not null and not "webhook")
+            return Target(f, kind, batching, retry, timeout);
         return kind is null || url is null || secretRef is null
             ? null
             : new DeliveryDefinition(kind, url, secretRef, batching, retry, timeout);

@@ -47,13 +47,13 @@ public sealed record TransformDefinition(
     IReadOnlyDictionary<string, string> Settings);
 
 /// <summary>The delivery part of a definition.</summary>
-/// <param name="Kind">The sink kind: <c>webhook</c>.</param>
-/// <param name="Url">The endpoint URL (http or https).</param>
-/// <param name="SecretRef">A secret reference (<c>env:NAME</c> or <c>file:PATH</c>) to the signing secret (<c>whsec_</c> + base64).</param>
+/// <param name="Kind">The sink kind: <c>webhook</c>, <c>table</c> (see <see cref="Table"/>) or <c>file</c> (see <see cref="File"/>).</param>
+/// <param name="Url">The endpoint URL (http or https); empty for kinds other than webhook.</param>
+/// <param name="SecretRef">A secret reference (<c>env:NAME</c> or <c>file:PATH</c>) to the signing secret (<c>whsec_</c> + base64); empty for kinds other than webhook.</param>
 /// <param name="Batching">How records are grouped into requests.</param>
 /// <param name="Retry">How transient failures are retried.</param>
 /// <param name="Timeout">The timeout of one request (default 30 s).</param>
-public sealed record DeliveryDefinition(
+public sealed partial record DeliveryDefinition(
     string Kind,
     string Url,
     string SecretRef,

@@ -249,7 +249,7 @@ public sealed class TransformRunner : IDisposable
                 {
                     return Invalid($"The payload of output record {index} (type '{record.Type}', key '{record.Key}') cannot be serialized: {Describe(e)}");
                 }
-                outputs.Add(new OutputRecord(record.Type, record.Key, copy));
+                outputs.Add(record with { Payload = copy }); // keeps IsDelete and any later SDK property
             }
             return new TransformResult.Ok(outputs, Stopwatch.GetElapsedTime(started));
         }

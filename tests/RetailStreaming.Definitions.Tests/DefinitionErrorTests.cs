@@ -180,7 +180,7 @@ public class DefinitionErrorTests
         var error = SingleError(With("  kind: webhook", "  kind: kafka"));
 
         Assert.Equal(("delivery.kind", 12), (error.Field, error.Line));
-        Assert.Equal("unknown delivery kind 'kafka'; accepted: webhook", error.Message);
+        Assert.Equal("unknown delivery kind 'kafka'; accepted: webhook, table, file", error.Message);
     }
 
     [Fact]

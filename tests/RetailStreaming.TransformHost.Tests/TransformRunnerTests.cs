@@ -321,9 +321,27 @@ public sealed class TransformRunnerTests : IDisposable
     }
 
     [Fact]
+    public void A_delete_marker_keeps_its_marker_through_the_runner()
+    {
+        using var runner = new TransformRunner(new DeletingTransform(), Contexts.For(), Budget);
+        runner.Initialize();
+
+        var record = Single(runner.Run(Changes.Insert("stores", ("store_id", "S9"))));
+
+        Assert.True(record.IsDelete);
+        Assert.Equal(("store", "S9"), (record.Type, record.Key));
+    }
+
+    [Fact]
     public void The_budget_must_be_positive()
     {
         Assert.Throws<ArgumentOutOfRangeException>(() => new TransformRunner(new InlineTransform(), Contexts.For(), TimeSpan.Zero));
+    }
+
+    private sealed class DeletingTransform : ITransform
+    {
+        public IEnumerable<OutputRecord> Transform(ChangeEvent change, TransformContext context) =>
+            [OutputRecord.Delete("store", change.Key.GetString("store_id")!)];
     }
 
     private sealed class InlineTransform : ITransform

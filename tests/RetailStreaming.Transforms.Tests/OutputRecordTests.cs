@@ -40,6 +40,18 @@ public sealed class OutputRecordTests
     }
 
     [Fact]
+    public void Delete_makes_a_marker_with_an_empty_payload_and_other_records_are_not_deletes()
+    {
+        var marker = OutputRecord.Delete("sale", "T1");
+
+        Assert.True(marker.IsDelete);
+        Assert.Equal(("sale", "T1", "{}"), (marker.Type, marker.Key, marker.Payload.ToJsonString()));
+        Assert.False(OutputRecord.Create("sale", "T1", new { a = 1 }).IsDelete);
+        Assert.False(new OutputRecord("sale", "T1", new JsonObject()).IsDelete);
+        Assert.NotEqual(new OutputRecord("sale", "T1", marker.Payload), marker);
+    }
+
+    [Fact]
     public void Records_with_the_same_payload_instance_are_equal()
     {
         var payload = new JsonObject { ["a"] = 1 };

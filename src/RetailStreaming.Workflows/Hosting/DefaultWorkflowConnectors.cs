@@ -10,8 +10,8 @@ using RetailStreaming.Transforms;
 namespace RetailStreaming.Workflows.Hosting;
 
 /// <summary>
-/// The node's connectors: SQLite change-table capture, webhook delivery, and transforms loaded
-/// from the package folder.
+/// The node's connectors: SQLite change-table capture, webhook, table and file delivery, and
+/// transforms loaded from the package folder.
 /// </summary>
 public sealed partial class DefaultWorkflowConnectors : IWorkflowConnectors, IDisposable
 {
@@ -65,6 +65,8 @@ public sealed partial class DefaultWorkflowConnectors : IWorkflowConnectors, IDi
                 },
                 new HttpClient(_http, disposeHandler: false) { Timeout = Timeout.InfiniteTimeSpan },
                 logger: Logger<WebhookDelivery>(definition)),
+            "table" => CreateTableSink(definition, observer),
+            "file" => CreateFileSink(definition, observer),
             _ => throw new NotSupportedException($"delivery.kind '{delivery.Kind}' is not available on this node yet."),
         };
     }

@@ -49,6 +49,23 @@ public sealed class MemoryChangeLog
         }
     }
 
+    /// <summary>Appends one change of the tickets row <paramref name="id"/>: an insert or update carries the row, a delete its key.</summary>
+    public ChangeEvent AppendChange(ChangeOperation operation, long id, decimal total)
+    {
+        lock (_gate)
+        {
+            var row = new RowData(new Dictionary<string, object?> { ["id"] = id, ["total"] = total });
+            var key = new RowData(new Dictionary<string, object?> { ["id"] = id });
+            var change = new ChangeEvent(
+                "mem:retail", "tickets", operation, key,
+                operation == ChangeOperation.Delete ? row : null,
+                operation == ChangeOperation.Delete ? null : row,
+                DateTimeOffset.UtcNow, PositionOf(_changes.Count + 1));
+            _changes.Add(change);
+            return change;
+        }
+    }
+
     /// <summary>Every change written so far.</summary>
     public IReadOnlyList<ChangeEvent> Changes
     {

@@ -1,0 +1,94 @@
+namespace RetailStreaming.Definitions;
+
+/// <summary>The delivery fields of the table and file sinks.</summary>
+internal sealed partial class DefinitionValidator
+{
+    private const long DefaultRollSize = 64L * 1024 * 1024;
+
+    // A property, not a field: DeliveryKeys (in the other part of the class) spreads it in its
+    // initializer, and the order of static initializers across partial files is not defined.
+    private static string[] TargetKeys => ["connection", "connectionRef", "table", "directory", "rollSize", "rollInterval"];
+
+    /// <summary>The delivery kinds each kind-specific field applies to.</summary>
+    private static readonly Dictionary<string, string[]> FieldKinds = new(StringComparer.Ordinal)
+    {
+        ["url"] = ["webhook"],
+        ["secretRef"] = ["webhook"],
+        ["timeout"] = ["webhook", "table"],
+        ["retry"] = ["webhook", "table"],
+        ["connection"] = ["table"],
+        ["connectionRef"] = ["table"],
+        ["table"] = ["table"],
+        ["directory"] = ["file"],
+        ["rollSize"] = ["file"],
+        ["rollInterval"] = ["file"],
+    };
+
+    /// <summary>A field that means nothing for the kind is an error, not silently ignored.</summary>
+    private void FieldsOfOtherKinds(Fields f, string kind)
+    {
+        if (!DeliveryKinds.Contains(kind, StringComparer.Ordinal)) return;
+        foreach (var (name, kinds) in FieldKinds)
+        {
+            if (f.Key(name) is { } key && !kinds.Contains(kind, StringComparer.Ordinal))
+                Error(key, f.PathOf(name), $"does not apply to delivery kind '{kind}' (only to {string.Join(" and ", kinds)})");
+        }
+    }
+
+    private DeliveryDefinition? Target(Fields f, string kind, BatchingDefinition batching, RetryDefinition retry, TimeSpan timeout)
+    {
+        switch (kind)
+        {
+            case "table":
+                var table = TableTarget(f);
+                return table is null ? null : new DeliveryDefinition(kind, "", "", batching, retry, timeout) { Table = table };
+            case "file":
+                var file = FileTarget(f);
+                return file is null ? null : new DeliveryDefinition(kind, "", "", batching, retry, timeout) { File = file };
+            default:
+                return null;
+        }
+    }
+
+    private TableDeliveryDefinition? TableTarget(Fields f)
+    {
+        var connectionNode = f.Value("connection");
+        var referenceNode = f.Value("connectionRef");
+        if (connectionNode is null && referenceNode is null)
+            Error(f.Location, f.PathOf("connection"), "is required: set connection or connectionRef (exactly one) to the target PostgreSQL database");
+        if (connectionNode is not null && referenceNode is not null)
+        {
+            var (a, b) = (f.Key("connection")!, f.Key("connectionRef")!);
+            var (later, name) = (a.Line, a.Column).CompareTo((b.Line, b.Column)) > 0 ? (a, "connection") : (b, "connectionRef");
+            Error(later, f.PathOf(name), "connection and connectionRef exclude each other: set exactly one");
+        }
+
+        var connection = String(f, "connection", required: false, secret: true, check: v =>
+            DefinitionRules.HoldsPassword(v)
+                ? "the connection string holds a password; secrets are never inline: reference it with connectionRef: " + DefinitionRules.SecretReferenceForm
+                : null);
+        var connectionRef = String(f, "connectionRef", required: false, DefinitionRules.CheckSecretReference, secret: true);
+        var table = String(f, "table", required: true, DefinitionRules.CheckTableName, hint: "the target table, e.g. sales or analytics.sales");
+        return table is null || (connection is null && connectionRef is null) || (connection is not null && connectionRef is not null)
+            ? null
+            : new TableDeliveryDefinition(connection, connectionRef, table);
+    }
+
+    private FileDeliveryDefinition? FileTarget(Fields f)
+    {
+        var directory = String(f, "directory", required: true, DefinitionRules.CheckAbsolutePath, hint: "the absolute path of the output directory on the node");
+        long? rollSize = null;
+        if (f.Value("rollSize") is { } node)
+        {
+            if (node is not YamlTreeScalar { IsNull: false } scalar)
+                Error(node, f.PathOf("rollSize"), $"expected a size such as 512KB, 64MB or 1GB, found {Describe(node)}");
+            else if (DefinitionRules.TryParseSize(scalar.Value, out var size) is { } message)
+                Error(node, f.PathOf("rollSize"), message);
+            else
+                rollSize = size;
+        }
+
+        var rollInterval = Duration(f, "rollInterval") ?? TimeSpan.FromMinutes(1);
+        return directory is null ? null : new FileDeliveryDefinition(directory, rollSize ?? DefaultRollSize, rollInterval);
+    }
+}
