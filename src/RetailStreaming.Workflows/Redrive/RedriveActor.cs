@@ -90,8 +90,8 @@ internal sealed class RedriveActor : ReceiveActor
         if (!force && letter.Redrive is { Outcome: DeadLetterStore.Delivered } done)
             return (Skip(id, $"already redriven with success at {done.At:yyyy-MM-dd HH:mm:ss}Z; --force sends it again"), null);
         if (!force && letter.Superseded is { } superseded)
-            return (Skip(id, $"superseded: a later change of the same row (position {superseded.ByPosition}) was delivered; " +
-                             "redriving it would roll the client's data back; --force sends it anyway"), null);
+            return (Skip(id, $"superseded by position {superseded.ByPosition}: a later change of the same row was delivered, " +
+                             "so this would roll the client's data back; --force sends it anyway"), null);
 
         ChangeEvent change;
         List<DeliveryRecord> records;
