@@ -25,7 +25,9 @@ public static class Rsctl
           workflow pause|resume|restart <id>
           workflow rollback <id> [--to N]   apply version N (default: the previous one) as a new version
           dlq list <id> [--after ID] [--limit N]
-          dlq show <id> <entry>
+          dlq show <id> <entry>             a dead letter: input, reason, every attempt, redrive
+          dlq redrive <id> (<entry>... | --all | --filter stage=S,table=T,from=ID,to=ID) [--force] [--limit N]
+                                            send again (original idempotency keys); superseded ones need --force
           token issue --client <id> | --operator [--description TEXT]
           token list
           token revoke <token-id>

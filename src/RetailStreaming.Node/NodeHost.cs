@@ -67,6 +67,7 @@ public static class NodeHost
     /// <summary>Builds the node's web application (admin API + actor system), ready to run.</summary>
     public static async Task<WebApplication> BuildAsync(NodeOptions options, Action<WebApplicationBuilder>? configure = null)
     {
+        options.DeadLetters.Validate();
         Directory.CreateDirectory(options.DataDirectory);
         // Both resolved first: a missing connection string or secret stops the node before anything starts.
         var journalConnectionString = options.JournalConnectionString;
@@ -104,6 +105,8 @@ public static class NodeHost
             new DefaultWorkflowConnectors(options.PackageDirectory, options.PackageCacheDirectory, sp.GetRequiredService<ILoggerFactory>()));
         builder.Services.AddSingleton<WorkflowQueries>();
         builder.Services.AddSingleton(new AdminAudit());
+        builder.Services.AddSingleton(sp => new DeadLetterRetention(sp.GetRequiredService<IDeadLetterStore>(), options));
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<DeadLetterRetention>());
 
         builder.Services.AddAkka(ActorSystemName, (akka, services) =>
         {

@@ -22,6 +22,9 @@ public sealed class NodeOptions
     /// <summary>The platform store (dead letters, registry, tokens).</summary>
     public StoreSection Store { get; set; } = new();
 
+    /// <summary>Dead-letter retention.</summary>
+    public DeadLettersSection DeadLetters { get; set; } = new();
+
     /// <summary>Where transform packages come from.</summary>
     public TransformsSection Transforms { get; set; } = new();
 
@@ -152,6 +155,25 @@ public sealed class StoreSection : DatabaseSection
     /// (default <c>retailstreaming</c>), so that they never mix with other tables of the database.
     /// </summary>
     public string Schema { get; set; } = RetailStreaming.Store.Postgres.PostgresPlatformStore.DefaultSchema;
+}
+
+/// <summary>Dead-letter retention: they hold client data (personal data), so they are not kept for ever.</summary>
+public sealed class DeadLettersSection
+{
+    /// <summary>Dead letters stored longer ago than this are purged (redriven or not). Default 30 days.</summary>
+    public TimeSpan Retention { get; set; } = TimeSpan.FromDays(30);
+
+    /// <summary>How often the node purges. Default 1 hour.</summary>
+    public TimeSpan PurgeInterval { get; set; } = TimeSpan.FromHours(1);
+
+    /// <summary>Throws, naming the key, when a setting is out of range.</summary>
+    public void Validate()
+    {
+        if (Retention <= TimeSpan.Zero)
+            throw new InvalidOperationException($"RetailStreaming:DeadLetters:Retention must be positive (e.g. 30.00:00:00); got {Retention}.");
+        if (PurgeInterval <= TimeSpan.Zero)
+            throw new InvalidOperationException($"RetailStreaming:DeadLetters:PurgeInterval must be positive (e.g. 01:00:00); got {PurgeInterval}.");
+    }
 }
 
 /// <summary>Transform package settings.</summary>

@@ -12,7 +12,9 @@ namespace RetailStreaming.Store;
 /// <param name="InputJson">The change, as ChangeEventJson writes it.</param>
 /// <param name="OutputJson">For delivery dead letters: the record that was refused, as JSON.</param>
 /// <param name="CreatedAt">When it was stored.</param>
-/// <param name="Attempts">For delivery dead letters: every delivery attempt, oldest first (null when not recorded).</param>
+/// <param name="Attempts">For delivery dead letters: every delivery attempt, oldest first (null when not recorded); redrives add theirs.</param>
+/// <param name="Redrive">The last redrive, or null when it was never redriven.</param>
+/// <param name="Superseded">Set when a later change of the same source row was delivered since: redriving it would roll the client's data back.</param>
 public sealed record DeadLetter(
     long Id,
     string WorkflowId,
@@ -25,7 +27,39 @@ public sealed record DeadLetter(
     string InputJson,
     string? OutputJson,
     DateTimeOffset CreatedAt,
-    IReadOnlyList<DeadLetterAttempt>? Attempts = null);
+    IReadOnlyList<DeadLetterAttempt>? Attempts = null,
+    DeadLetterRedrive? Redrive = null,
+    DeadLetterSuperseded? Superseded = null);
+
+/// <summary>The last redrive of a dead letter.</summary>
+/// <param name="At">When it ended.</param>
+/// <param name="Outcome"><c>delivered</c> (the endpoint accepted every record) or <c>failed</c> (see the last attempt).</param>
+/// <param name="TransformVersion">For transform dead letters: the transform version that ran.</param>
+/// <param name="Count">How many redrives there were.</param>
+public sealed record DeadLetterRedrive(DateTimeOffset At, string Outcome, string? TransformVersion, int Count);
+
+/// <summary>A later change of the same source row was delivered after this dead letter.</summary>
+/// <param name="ByPosition">The position of that change.</param>
+/// <param name="At">When it was seen.</param>
+public sealed record DeadLetterSuperseded(string ByPosition, DateTimeOffset At);
+
+/// <summary>A source row (table, primary key as compact JSON) with an open dead letter at a position.</summary>
+/// <param name="Table">The source table.</param>
+/// <param name="Key">The row's primary key as compact JSON (as ChangeEventJson writes it).</param>
+/// <param name="Position">The dead letter's position.</param>
+public sealed record OpenDeadLetterRow(string Table, string Key, string Position);
+
+/// <summary>Which dead letters of a workflow a redrive takes (every criterion set must hold).</summary>
+/// <param name="Stage"><c>transform</c> or <c>delivery</c>, or null for both.</param>
+/// <param name="Table">The source table, or null for all.</param>
+/// <param name="FromId">The lowest entry id, or null.</param>
+/// <param name="ToId">The highest entry id, or null.</param>
+public sealed record DeadLetterFilter(string? Stage = null, string? Table = null, long? FromId = null, long? ToId = null);
+
+/// <summary>How many dead letters of a workflow a retention purge removed.</summary>
+/// <param name="WorkflowId">The workflow.</param>
+/// <param name="Count">How many.</param>
+public sealed record PurgedDeadLetters(string WorkflowId, int Count);
 
 /// <summary>One delivery attempt of a dead-lettered record.</summary>
 /// <param name="At">When the attempt ended.</param>
@@ -47,6 +81,27 @@ public interface IDeadLetterStore
 
     /// <summary>How many dead letters a workflow has.</summary>
     Task<long> CountAsync(string workflowId, CancellationToken cancellationToken = default);
+
+    /// <summary>The source rows of a workflow's open dead letters (not superseded, not redriven with success).</summary>
+    Task<IReadOnlyList<OpenDeadLetterRow>> ListOpenRowsAsync(string workflowId, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Marks the open dead letters of one source row before <paramref name="byPosition"/> superseded
+    /// by it (a later change of that row was delivered); returns how many.
+    /// </summary>
+    Task<int> MarkSupersededAsync(string workflowId, string table, string key, string byPosition, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// The dead letters of a workflow a redrive takes, in source order (position, then id):
+    /// those matching <paramref name="filter"/> that were not redriven with success.
+    /// </summary>
+    Task<IReadOnlyList<DeadLetter>> SelectForRedriveAsync(string workflowId, DeadLetterFilter filter, int limit, CancellationToken cancellationToken = default);
+
+    /// <summary>Records a redrive of one dead letter: its outcome, the transform version that ran, and its attempt (appended).</summary>
+    Task RecordRedriveAsync(long id, string outcome, string? transformVersion, DeadLetterAttempt attempt, CancellationToken cancellationToken = default);
+
+    /// <summary>Deletes every dead letter (and its attempts) stored before <paramref name="cutoff"/>; returns the counts per workflow.</summary>
+    Task<IReadOnlyList<PurgedDeadLetters>> PurgeAsync(DateTimeOffset cutoff, CancellationToken cancellationToken = default);
 }
 
 /// <summary>A workflow known to the platform (whichever node runs it).</summary>

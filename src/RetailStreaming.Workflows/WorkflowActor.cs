@@ -10,6 +10,7 @@ using RetailStreaming.Transforms;
 using RetailStreaming.Workflows.Capture;
 using RetailStreaming.Workflows.Delivery;
 using RetailStreaming.Workflows.Protocol;
+using RetailStreaming.Workflows.Redrive;
 using RetailStreaming.Workflows.Transform;
 using static RetailStreaming.Workflows.StreamProtocol;
 
@@ -91,6 +92,10 @@ public sealed class WorkflowActor : ReceivePersistentActor, IWithTimers
     private PendingSwitch? _pendingSwitch;
     private readonly List<IActorRef> _pauseRequesters = [];
 
+    // The redrive running (a child), if any.
+    private IActorRef? _redrive;
+    private int _redrives;
+
     /// <summary>Props for a workflow entity.</summary>
     public static Props Props(string workflowId, WorkflowDependencies deps) =>
         Akka.Actor.Props.Create(() => new WorkflowActor(workflowId, deps));
@@ -122,6 +127,13 @@ public sealed class WorkflowActor : ReceivePersistentActor, IWithTimers
         Command<WorkflowCommands.Rollback>(HandleRollback);
         Command<WorkflowCommands.GetHistory>(_ =>
             Sender.Tell(new WorkflowReplies.History(_workflowId, _state.Definitions, _state.Paused)));
+        Command<WorkflowCommands.Redrive>(HandleRedrive);
+        Command<RedriveActor.Done>(_ =>
+        {
+            if (!Sender.Equals(_redrive)) return;
+            Context.Unwatch(_redrive);
+            _redrive = null;
+        });
 
         // A drain that began before the capture was ready keeps showing that it drains.
         Command<CaptureStarted>(m => { if (Current(m.Generation) && !_draining) SetRunState(WorkflowRunState.Running); });
@@ -146,6 +158,7 @@ public sealed class WorkflowActor : ReceivePersistentActor, IWithTimers
         Command<TransformQuarantined>(m => { if (Current(m.Generation)) Quarantine(m.Reason); });
         Command<Terminated>(t =>
         {
+            if (t.ActorRef.Equals(_redrive)) { _redrive = null; return; } // it stopped without saying it was done
             if (!_running || !(t.ActorRef.Equals(_capture) || t.ActorRef.Equals(_transform) || t.ActorRef.Equals(_delivery))) return;
             var who = t.ActorRef.Path.Name;
             Fail($"child {who} stopped", _lastChildFailure ?? new InvalidOperationException($"{who} stopped unexpectedly"));
@@ -664,6 +677,25 @@ public sealed class WorkflowActor : ReceivePersistentActor, IWithTimers
         _log.Info("Rolling back to the definition of v{Version}", target.Version);
         // Recorded as a new version, like any apply: history only grows.
         HandleApply(new WorkflowCommands.ApplyDefinition(_workflowId, target.Yaml, target.FileName));
+    }
+
+    private void HandleRedrive(WorkflowCommands.Redrive cmd)
+    {
+        if (_definition is null)
+        {
+            Refuse(_state.Current is null ? "it has no definition; apply one first" : "its recorded definition no longer validates; apply a fixed one");
+            return;
+        }
+        if (_redrive is not null)
+        {
+            Refuse("a redrive is running; try again when it is done");
+            return;
+        }
+        // A child beside the stream (which it never touches), on the current definition's sink and transform.
+        var definition = _definition;
+        _redrive = Context.ActorOf(Akka.Actor.Props.Create(() => new RedriveActor(definition, _deps, _log)), $"redrive-{++_redrives}");
+        Context.Watch(_redrive);
+        _redrive.Tell(new RedriveActor.Run(cmd, Sender));
     }
 
     private void Refuse(string reason) =>

@@ -32,4 +32,10 @@ public sealed record WorkflowSettings
 
     /// <summary>Slack added to the transform time budget for the ask from the stream (dead-letter write included).</summary>
     public TimeSpan TransformAskSlack { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>
+    /// How long a redrive waits for one dead letter's delivery (the sink retries transient errors
+    /// meanwhile); past it the letter records a failed attempt and the redrive stops.
+    /// </summary>
+    public TimeSpan RedriveTimeout { get; init; } = TimeSpan.FromSeconds(30);
 }

@@ -44,6 +44,9 @@ public sealed class SerializationBindingTests(NodeFixture node)
         ["Reply.LifecycleRefused"] = new WorkflowReplies.LifecycleRefused("wf-a", "workflow 'wf-a': it is paused; resume it instead"),
         ["Reply.History"] = new WorkflowReplies.History("wf-a",
             [new DefinitionVersion(1, "acme", "id: wf-a\n", "wf-a.yaml", "", At)], true),
+        ["Redrive"] = new WorkflowCommands.Redrive("wf-a", [3, 5], false, "tok_op"),
+        ["Reply.Redriven"] = new WorkflowReplies.Redriven("wf-a",
+            [new RedriveResult(3, RedriveResult.Delivered, "delivered with its original idempotency key", null, ["rs_00112233445566778899aabbccddeeff"])]),
     };
 
     private ActorSystem System => node.App.Services.GetRequiredService<ActorSystem>();
@@ -91,6 +94,8 @@ public sealed class SerializationBindingTests(NodeFixture node)
         WorkflowState s => (s.WorkflowId, string.Join("|", s.Definitions), s.Checkpoint, s.DeliveredChanges, s.DeliveredRecords, s.DeadLetters, s.Paused),
         WorkflowReplies.History h => (h.WorkflowId, string.Join("|", h.Versions), h.Paused),
         WorkflowReplies.DefinitionRejected r => (r.WorkflowId, string.Join("|", r.Errors)),
+        WorkflowCommands.Redrive r => (r.WorkflowId, string.Join("|", r.EntryIds), r.Force, r.RequestedBy),
+        WorkflowReplies.Redriven r => (r.WorkflowId, string.Join("|", r.Results.Select(x => (x with { IdempotencyKeys = [] }, string.Join(",", x.IdempotencyKeys))))),
         _ => message,
     };
 }

@@ -14,7 +14,7 @@ public abstract class MigrationTests : StoreTestBase
 
         Assert.Equal(store.Migrations.Select(m => m.Version), applied);
         Assert.Subset(await Database.TablesAsync(), new HashSet<string> { "schema_migrations", "dead_letters", "workflows", "tokens" });
-        Assert.Subset(await Database.IndexesAsync(), new HashSet<string> { "ix_dead_letters_workflow", "ix_workflows_client" });
+        Assert.Subset(await Database.IndexesAsync(), new HashSet<string> { "ix_dead_letters_workflow", "ix_workflows_client", "ix_dead_letters_row", "ix_dead_letters_created" });
         Assert.Equal((long)store.Migrations.Count, await Database.ScalarAsync("SELECT COUNT(*) FROM schema_migrations"));
     }
 
@@ -112,7 +112,7 @@ public sealed class SqliteMigrationTests : MigrationTests
 [Collection(PostgresCollection.Name)]
 public sealed class PostgresMigrationTests(PostgresFixture postgres) : MigrationTests
 {
-    private static readonly string[] PlatformTables = ["schema_migrations", "dead_letters", "workflows", "tokens"];
+    private static readonly string[] PlatformTables = ["schema_migrations", "dead_letters", "workflows", "tokens", "dead_letter_attempts"];
 
     private PostgresTestDatabase Postgres => (PostgresTestDatabase)Database;
 

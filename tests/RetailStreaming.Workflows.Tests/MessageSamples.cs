@@ -66,6 +66,12 @@ public static class MessageSamples
         new WorkflowCommands.Restart("wf-orders"),
         new WorkflowCommands.Rollback("wf-orders", 1),
         new WorkflowCommands.GetHistory("wf-orders"),
+        new WorkflowCommands.Redrive("wf-orders", [7, 9], true, "tok_operator"),
+        new WorkflowReplies.Redriven("wf-orders",
+        [
+            new RedriveResult(7, RedriveResult.Delivered, "delivered with its original idempotency key", null, ["rs_0123456789abcdef0123456789abcdef"]),
+            new RedriveResult(9, RedriveResult.Failed, "transform 1.2.0 rejected it again: FormatException", "1.2.0", []),
+        ]),
         new WorkflowReplies.DefinitionApplied("wf-orders", 2),
         new WorkflowReplies.DefinitionUnchanged("wf-orders", 2),
         new WorkflowReplies.DefinitionRejected("wf-orders",

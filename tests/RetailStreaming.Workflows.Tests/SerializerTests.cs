@@ -58,6 +58,20 @@ public sealed class SerializerTests(ITestOutputHelper output)
                 Assert.Equal(rejected.Errors, r.Errors);
                 Assert.Equal(rejected with { Errors = r.Errors }, r);
                 break;
+            case WorkflowCommands.Redrive redrive:
+                var rd = (WorkflowCommands.Redrive)copy;
+                Assert.Equal(redrive.EntryIds, rd.EntryIds);
+                Assert.Equal(redrive with { EntryIds = rd.EntryIds }, rd);
+                break;
+            case WorkflowReplies.Redriven redriven:
+                var rn = (WorkflowReplies.Redriven)copy;
+                Assert.Equal(redriven.Results.Count, rn.Results.Count);
+                foreach (var (a, b) in redriven.Results.Zip(rn.Results))
+                {
+                    Assert.Equal(a.IdempotencyKeys, b.IdempotencyKeys);
+                    Assert.Equal(a with { IdempotencyKeys = b.IdempotencyKeys }, b);
+                }
+                break;
             default:
                 Assert.Equal(sample, copy);
                 break;

@@ -1,6 +1,5 @@
 using System.Text;
 using RetailStreaming.Definitions;
-using RetailStreaming.Store;
 using RetailStreaming.Workflows.Protocol;
 using static RetailStreaming.Node.Admin.AdminApi;
 
@@ -88,25 +87,6 @@ internal static class WorkflowRoutes
                 return Problem(404, "no such version", $"Workflow '{id}' has no version {target} (its versions are 1..{current}); see GET /api/workflows/{id}/history.");
             return DefinitionResult(await queries.AskAsync(new WorkflowCommands.Rollback(id, target), http.RequestAborted), target);
         }).OperatorOnly();
-
-        api.MapGet("/workflows/{id}/dead-letters", async (string id, long? after, int? limit, HttpContext http,
-            WorkflowQueries queries, IDeadLetterStore deadLetters) =>
-        {
-            if (await queries.FindAsync(id, ClientScope(http), http.RequestAborted) is null)
-                return NoSuchWorkflow(id);
-            return Results.Ok(await deadLetters.ListAsync(id, Math.Max(0, after ?? 0), Math.Clamp(limit ?? 100, 1, DeadLetterStore.MaxPageSize), http.RequestAborted));
-        });
-
-        api.MapGet("/workflows/{id}/dead-letters/{entryId:long}", async (string id, long entryId, HttpContext http,
-            WorkflowQueries queries, IDeadLetterStore deadLetters) =>
-        {
-            if (await queries.FindAsync(id, ClientScope(http), http.RequestAborted) is null)
-                return NoSuchWorkflow(id);
-            // An entry of another workflow is not found here, whoever asks.
-            return await deadLetters.GetAsync(entryId, http.RequestAborted) is { } letter && letter.WorkflowId == id
-                ? Results.Ok(letter)
-                : Problem(404, "no such dead letter", $"Workflow '{id}' has no dead letter {entryId}; list them with GET /api/workflows/{id}/dead-letters.");
-        });
     }
 
     private static async Task<IResult> LifecycleAsync(string id, HttpContext http, WorkflowQueries queries, IWithWorkflowId command)

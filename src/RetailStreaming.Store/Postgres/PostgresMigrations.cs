@@ -59,5 +59,26 @@ internal static class PostgresMigrations
                 CHECK ((role = 'client') = (client_id IS NOT NULL))
             );
             """),
+        new(4, "dead_letter_redrive", """
+            CREATE TABLE dead_letter_attempts (
+                dead_letter_id bigint NOT NULL,
+                seq            integer NOT NULL,
+                at             timestamptz NOT NULL,
+                status_code    integer,
+                detail         text NOT NULL,
+                PRIMARY KEY (dead_letter_id, seq)
+            );
+            ALTER TABLE dead_letters
+                ADD COLUMN row_table text COLLATE "C",
+                ADD COLUMN row_key text COLLATE "C",
+                ADD COLUMN superseded_by text COLLATE "C",
+                ADD COLUMN superseded_at timestamptz,
+                ADD COLUMN redriven_at timestamptz,
+                ADD COLUMN redrive_outcome text CHECK (redrive_outcome IN ('delivered', 'failed')),
+                ADD COLUMN redrive_transform_version text,
+                ADD COLUMN redrive_count integer NOT NULL DEFAULT 0;
+            CREATE INDEX ix_dead_letters_row ON dead_letters (workflow_id, row_table, row_key);
+            CREATE INDEX ix_dead_letters_created ON dead_letters (created_at);
+            """),
     ];
 }

@@ -52,5 +52,28 @@ internal static class SqliteMigrations
                 CHECK ((role = 'client') = (client_id IS NOT NULL))
             ) STRICT;
             """),
+        new(4, "dead_letter_redrive", """
+            -- Delivery attempts (the original ones and every redrive), oldest first per letter.
+            CREATE TABLE dead_letter_attempts (
+                dead_letter_id INTEGER NOT NULL,
+                seq            INTEGER NOT NULL,
+                at             TEXT NOT NULL,
+                status_code    INTEGER,
+                detail         TEXT NOT NULL,
+                PRIMARY KEY (dead_letter_id, seq)
+            ) STRICT;
+            -- The source row a letter is about (table, primary key as compact JSON), so that a later
+            -- delivery of the same row can mark it superseded; NULL for letters stored before this.
+            ALTER TABLE dead_letters ADD COLUMN row_table TEXT;
+            ALTER TABLE dead_letters ADD COLUMN row_key TEXT;
+            ALTER TABLE dead_letters ADD COLUMN superseded_by TEXT;
+            ALTER TABLE dead_letters ADD COLUMN superseded_at TEXT;
+            ALTER TABLE dead_letters ADD COLUMN redriven_at TEXT;
+            ALTER TABLE dead_letters ADD COLUMN redrive_outcome TEXT CHECK (redrive_outcome IN ('delivered', 'failed'));
+            ALTER TABLE dead_letters ADD COLUMN redrive_transform_version TEXT;
+            ALTER TABLE dead_letters ADD COLUMN redrive_count INTEGER NOT NULL DEFAULT 0;
+            CREATE INDEX ix_dead_letters_row ON dead_letters (workflow_id, row_table, row_key);
+            CREATE INDEX ix_dead_letters_created ON dead_letters (created_at);
+            """),
     ];
 }

@@ -25,6 +25,7 @@ internal sealed class DeliveryActor : ReceiveActor
     private readonly IActorRef _workflow;
     private readonly ILoggingAdapter _log;
     private readonly CancellationTokenSource _stopping;
+    private readonly SupersedeTracker _superseding;
 
     public DeliveryActor(IDeliverySink sink, IDeadLetterStore deadLetters, string workflowId, string clientId, int generation, IActorRef workflow, ILoggingAdapter log, CancellationToken generationCancelled)
     {
@@ -36,6 +37,7 @@ internal sealed class DeliveryActor : ReceiveActor
         _workflow = workflow;
         _log = log;
         _stopping = CancellationTokenSource.CreateLinkedTokenSource(generationCancelled);
+        _superseding = new SupersedeTracker(deadLetters, workflowId);
 
         Receive<StreamInit>(_ => Sender.Tell(Ack.Instance));
         ReceiveAsync<IReadOnlyList<TransformedChange>>(DeliverAsync);
@@ -65,6 +67,7 @@ internal sealed class DeliveryActor : ReceiveActor
 
         var deadLettered = batch.Count(b => b.DeadLettered);
         var accepted = records.Count;
+        var refusedPositions = new HashSet<SourcePosition>();
         if (records.Count > 0)
         {
             var started = Stopwatch.GetTimestamp();
@@ -72,6 +75,7 @@ internal sealed class DeliveryActor : ReceiveActor
             foreach (var refused in result.Refused)
             {
                 var change = changesByRecord[refused.Record];
+                refusedPositions.Add(refused.Record.Position);
                 _log.Warning("Endpoint refused record {IdempotencyKey} of change {Position}; dead-lettered: {Reason}",
                     refused.Record.IdempotencyKey, refused.Record.Position, refused.Reason);
                 await _deadLetters.AddAsync(new DeadLetter(
@@ -84,6 +88,9 @@ internal sealed class DeliveryActor : ReceiveActor
             _log.Debug("Delivered {Records} records of {Changes} changes in {Elapsed} ms",
                 records.Count - result.Refused.Count, batch.Count, Stopwatch.GetElapsedTime(started).TotalMilliseconds);
         }
+
+        // Before the acknowledgement: a redrive must see a row superseded once its later change is delivered.
+        await _superseding.AfterBatchAsync(batch, refusedPositions, _stopping.Token);
 
         var last = batch[^1].Change;
         _workflow.Tell(new BatchDone(_generation, last.Position, batch.Count, accepted, deadLettered, last.CommitTime));

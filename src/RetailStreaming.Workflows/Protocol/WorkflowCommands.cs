@@ -44,6 +44,20 @@ public static class WorkflowCommands
 
     /// <summary>Asks for the definition versions and the lifecycle; answered with <see cref="WorkflowReplies.History"/>.</summary>
     public sealed record GetHistory(string WorkflowId) : IWithWorkflowId, IRetailStreamingMessage;
+
+    /// <summary>
+    /// Redrives dead letters of the workflow, in the order given: delivery dead letters are sent
+    /// again through the workflow's sink with their original idempotency keys, transform dead
+    /// letters run through the current transform first. A letter superseded by a later delivery of
+    /// its row (or already redriven with success) is skipped unless <paramref name="Force"/>.
+    /// One redrive at a time per workflow. Answered with <see cref="WorkflowReplies.Redriven"/>
+    /// or <see cref="WorkflowReplies.LifecycleRefused"/>.
+    /// </summary>
+    /// <param name="WorkflowId">The workflow.</param>
+    /// <param name="EntryIds">The dead letters, in the order to redrive them.</param>
+    /// <param name="Force">Redrive superseded (or already redriven) letters too.</param>
+    /// <param name="RequestedBy">Who asked (a token id), for the log.</param>
+    public sealed record Redrive(string WorkflowId, IReadOnlyList<long> EntryIds, bool Force, string RequestedBy) : IWithWorkflowId, IRetailStreamingMessage;
 }
 
 /// <summary>Replies of a workflow.</summary>
@@ -70,6 +84,27 @@ public static class WorkflowReplies
     /// <summary>A pause, resume or restart that cannot be done now, and why (what to do instead).</summary>
     public sealed record LifecycleRefused(string WorkflowId, string Reason) : IWithWorkflowId, IRetailStreamingMessage;
 
+    /// <summary>What a redrive did with each dead letter, in order.</summary>
+    public sealed record Redriven(string WorkflowId, IReadOnlyList<RedriveResult> Results) : IWithWorkflowId, IRetailStreamingMessage;
+
     /// <summary>Every definition version, oldest first, and whether the workflow is paused.</summary>
     public sealed record History(string WorkflowId, IReadOnlyList<DefinitionVersion> Versions, bool Paused) : IWithWorkflowId, IRetailStreamingMessage;
+}
+
+/// <summary>What a redrive did with one dead letter.</summary>
+/// <param name="EntryId">The dead letter.</param>
+/// <param name="Outcome"><c>delivered</c>, <c>failed</c> (a new attempt is recorded) or <c>skipped</c> (nothing sent; see the detail).</param>
+/// <param name="Detail">Why, in words.</param>
+/// <param name="TransformVersion">For transform dead letters: the transform version that ran.</param>
+/// <param name="IdempotencyKeys">The keys of the records sent (the original ones).</param>
+public sealed record RedriveResult(long EntryId, string Outcome, string Detail, string? TransformVersion, IReadOnlyList<string> IdempotencyKeys)
+{
+    /// <summary>The endpoint accepted every record.</summary>
+    public const string Delivered = "delivered";
+
+    /// <summary>Refused again, rejected again by the transform, or no answer: recorded as a new attempt.</summary>
+    public const string Failed = "failed";
+
+    /// <summary>Not sent: superseded, already redriven, not found, or the redrive stopped before it.</summary>
+    public const string Skipped = "skipped";
 }

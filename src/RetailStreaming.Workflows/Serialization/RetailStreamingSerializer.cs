@@ -39,6 +39,7 @@ public sealed class RetailStreamingSerializer : SerializerWithStringManifest
         [typeof(WorkflowCommands.Restart)] = "wf.cmd.restart.v1",
         [typeof(WorkflowCommands.Rollback)] = "wf.cmd.rollback.v1",
         [typeof(WorkflowCommands.GetHistory)] = "wf.cmd.get-history.v1",
+        [typeof(WorkflowCommands.Redrive)] = "wf.cmd.redrive.v1",
         [typeof(WorkflowReplies.DefinitionApplied)] = "wf.reply.definition-applied.v1",
         [typeof(WorkflowReplies.DefinitionUnchanged)] = "wf.reply.definition-unchanged.v1",
         [typeof(WorkflowReplies.DefinitionRejected)] = "wf.reply.definition-rejected.v1",
@@ -47,6 +48,7 @@ public sealed class RetailStreamingSerializer : SerializerWithStringManifest
         [typeof(WorkflowReplies.Restarted)] = "wf.reply.restarted.v1",
         [typeof(WorkflowReplies.LifecycleRefused)] = "wf.reply.lifecycle-refused.v1",
         [typeof(WorkflowReplies.History)] = "wf.reply.history.v1",
+        [typeof(WorkflowReplies.Redriven)] = "wf.reply.redriven.v1",
         [typeof(WorkflowStatus)] = "wf.status.v1",
     }.ToFrozenDictionary();
 

@@ -25,6 +25,9 @@ public sealed class FakeConnectors : IWorkflowConnectors
 
     public IDeliverySink CreateSink(WorkflowDefinition definition, IDeliveryObserver observer) => Endpoint(definition.Id).Open();
 
+    /// <summary>Transform versions that no longer reject poisoned rows (a fixed transform).</summary>
+    public ConcurrentDictionary<string, bool> FixedVersions { get; } = new();
+
     public IWorkflowTransform CreateTransform(WorkflowDefinition definition, ITransformLogger logger) =>
-        new MarkerTransform(definition.Transform.Version);
+        new MarkerTransform(definition.Transform.Version, rejectsPoison: !FixedVersions.ContainsKey(definition.Transform.Version));
 }

@@ -9,7 +9,7 @@ namespace RetailStreaming.Workflows.Tests.Fakes;
 /// Like the transform host's runner, it turns the transform's exception into a failed outcome:
 /// <see cref="IWorkflowTransform.RunAsync"/> never throws for the transform's own faults.
 /// </summary>
-public sealed class MarkerTransform(string version) : IWorkflowTransform
+public sealed class MarkerTransform(string version, bool rejectsPoison = true) : IWorkflowTransform
 {
     private int _disposed;
 
@@ -32,7 +32,7 @@ public sealed class MarkerTransform(string version) : IWorkflowTransform
 
     private OutputRecord Transform(ChangeEvent change)
     {
-        if (change.Row.HasValue(MemoryChangeLog.PoisonColumn))
+        if (rejectsPoison && change.Row.HasValue(MemoryChangeLog.PoisonColumn))
             throw new InvalidOperationException($"ticket {change.Key.GetString("id")} cannot be priced");
         return new OutputRecord("ticket", change.Key.GetString("id")!, new JsonObject
         {

@@ -27,8 +27,11 @@ public sealed class MemoryChangeLog
     /// <summary>The sequence number of a position written by <see cref="PositionOf"/>.</summary>
     public static long SequenceOf(SourcePosition position) => long.Parse(position.Value.AsSpan(4));
 
-    /// <summary>Appends <paramref name="count"/> inserts to the tickets table; <paramref name="poison"/> marks some of them.</summary>
-    public IReadOnlyList<ChangeEvent> Append(int count, Func<long, bool>? poison = null)
+    /// <summary>
+    /// Appends <paramref name="count"/> inserts to the tickets table; <paramref name="poison"/> marks some of them;
+    /// <paramref name="idOf"/> gives change n the row id of another (a later change of the same row), else n.
+    /// </summary>
+    public IReadOnlyList<ChangeEvent> Append(int count, Func<long, bool>? poison = null, Func<long, long>? idOf = null)
     {
         lock (_gate)
         {
@@ -36,11 +39,12 @@ public sealed class MemoryChangeLog
             for (var i = 0; i < count; i++)
             {
                 long n = _changes.Count + 1;
-                var row = new Dictionary<string, object?> { ["id"] = n, ["total"] = n * 1.5m };
+                var id = idOf?.Invoke(n) ?? n;
+                var row = new Dictionary<string, object?> { ["id"] = id, ["total"] = n * 1.5m };
                 if (poison?.Invoke(n) == true) row[PoisonColumn] = true;
                 var change = new ChangeEvent(
                     "mem:retail", "tickets", ChangeOperation.Insert,
-                    new RowData(new Dictionary<string, object?> { ["id"] = n }),
+                    new RowData(new Dictionary<string, object?> { ["id"] = id }),
                     null, new RowData(row), DateTimeOffset.UtcNow, PositionOf(n));
                 _changes.Add(change);
                 added.Add(change);
