@@ -25,6 +25,14 @@ namespace RetailStreaming.Connectors.Webhooks;
 /// order (the left half fully resolved before the right), recursively, so that only the records the
 /// endpoint refuses come back refused, with "HTTP &lt;code&gt; &lt;reason&gt;: &lt;first 500 characters of
 /// the body&gt;". The signing secret never appears in a log line or an exception.</para>
+/// <para><b>Requests</b> hold at most <see cref="WebhookOptions.MaxRequestBytes"/> of JSON: a larger
+/// batch is sent as several requests, in order, each resolved before the next; a single record
+/// larger than that goes alone. With <see cref="WebhookOptions.Compression"/> gzip the body is
+/// compressed (<c>Content-Encoding: gzip</c>); signatures cover the JSON, one per active secret.</para>
+/// <para><b>Endpoint state</b>: every request waits for the <see cref="EndpointGovernor"/> (circuit
+/// breaker, adaptive rate after 429/503, Retry-After), which the node shares between the sinks of
+/// one client's endpoint. <b>Refused records</b> carry every request that carried them
+/// (<see cref="RefusedRecord.Attempts"/>, bounded to the first 10 and the last 40).</para>
 /// <para>One instance serves one workflow; <see cref="DeliverAsync"/> is not called concurrently.</para>
 /// </remarks>
 public sealed class WebhookDelivery : IDeliverySink
