@@ -65,6 +65,39 @@ public interface IDeliveryObserver
 
     /// <summary>The endpoint accepted a request.</summary>
     void Accepted(int records, TimeSpan duration);
+
+    /// <summary>
+    /// The endpoint's circuit breaker or rate limit changed (and once when the sink starts, with the
+    /// current state). Called from the sink's threads; it must not block.
+    /// </summary>
+    void EndpointHealthChanged(EndpointHealth health) { }
+}
+
+/// <summary>How a sink sees its endpoint: circuit breaker and adaptive rate limit (for status and metrics).</summary>
+/// <param name="Endpoint">The endpoint, without query or credentials.</param>
+/// <param name="Circuit"><c>closed</c> (requests flow), <c>open</c> (none are sent until <paramref name="OpenUntil"/>) or <c>half-open</c> (one probe).</param>
+/// <param name="ConsecutiveFailures">Transient failures since the last answer that was not one.</param>
+/// <param name="OpenUntil">When an open circuit lets a probe through.</param>
+/// <param name="RateLimitPerSecond">Requests per second the sink allows itself after 429/503 answers; null when unlimited.</param>
+/// <param name="PausedUntil">A Retry-After the endpoint asked for, while it runs.</param>
+/// <param name="ChangedAt">When this state began.</param>
+public sealed record EndpointHealth(
+    string Endpoint,
+    string Circuit,
+    int ConsecutiveFailures,
+    DateTimeOffset? OpenUntil,
+    double? RateLimitPerSecond,
+    DateTimeOffset? PausedUntil,
+    DateTimeOffset ChangedAt)
+{
+    /// <summary>The circuit lets requests through.</summary>
+    public const string Closed = "closed";
+
+    /// <summary>The circuit lets nothing through until its cool-down ends.</summary>
+    public const string Open = "open";
+
+    /// <summary>The circuit lets one probe through; its outcome closes or reopens it.</summary>
+    public const string HalfOpen = "half-open";
 }
 
 /// <summary>An observer that ignores everything.</summary>

@@ -6,7 +6,7 @@ namespace RetailStreaming.Definitions;
 /// <summary>The syntax rules of single field values. Each check returns null when the value is fine, else the message.</summary>
 internal static partial class DefinitionRules
 {
-    public const string SecretReferenceForm = "env:NAME or file:/absolute/path";
+    public const string SecretReferenceForm = "env:NAME, file:/absolute/path or file:NAME (an entry of the node's secrets file)";
 
     /// <summary>Workflow ids and client ids become shard entity ids, metric labels and URL segments.</summary>
     public static string? CheckName(string value) =>
@@ -42,9 +42,10 @@ internal static partial class DefinitionRules
                 ? null
                 : "malformed secret reference: after env: comes an environment variable name (letters, digits and '_', not starting with a digit)";
         if (value.StartsWith("file:", StringComparison.Ordinal))
-            return Path.IsPathFullyQualified(value[5..]) || value[5..].StartsWith('/')
+            return Path.IsPathFullyQualified(value[5..]) || value[5..].StartsWith('/') || SecretNameRegex().IsMatch(value[5..])
                 ? null
-                : "malformed secret reference: after file: comes an absolute path, e.g. file:/run/secrets/webhook";
+                : "malformed secret reference: after file: comes an absolute path, e.g. file:/run/secrets/webhook, "
+                  + "or the name of an entry of the node's secrets file (letters, digits, '_', '-' and '.'), e.g. file:acme_webhook";
         var hint = value.StartsWith("whsec_", StringComparison.Ordinal) ? " (this looks like the secret itself; secrets are never inline)" : "";
         return $"malformed secret reference: expected {SecretReferenceForm}{hint}";
     }
@@ -98,6 +99,28 @@ internal static partial class DefinitionRules
     /// <summary>Whether a connection string carries a password, which must then come from connectionRef.</summary>
     public static bool HoldsPassword(string connection) =>
         PasswordKeyRegex().IsMatch(connection) || UriPasswordRegex().IsMatch(connection);
+
+    /// <summary>Parses a byte size: a whole number, optionally with B, KB, MB (powers of 1000) or KiB, MiB (powers of 1024).</summary>
+    public static string? TryParseBytes(string value, out long bytes)
+    {
+        bytes = 0;
+        var match = BytesRegex().Match(value);
+        if (!match.Success)
+            return $"malformed size {Quote(value)}: expected a number of bytes, optionally with a unit (B, KB, KiB, MB, MiB), e.g. 512KiB or 1MB";
+        var unit = match.Groups["unit"].Value.ToLowerInvariant() switch
+        {
+            "" or "b" => 1L,
+            "kb" => 1000L,
+            "kib" => 1024L,
+            "mb" => 1000_000L,
+            _ => 1024L * 1024,
+        };
+        if (!long.TryParse(match.Groups["number"].Value, NumberStyles.None, CultureInfo.InvariantCulture, out var number)
+            || number > long.MaxValue / unit)
+            return $"size {Quote(value)} is too large";
+        bytes = number * unit;
+        return null;
+    }
 
     /// <summary>Parses <c>&lt;number&gt;&lt;unit&gt;</c> with unit ms, s, m or h; must be positive.</summary>
     public static string? TryParseDuration(string value, out TimeSpan duration)
@@ -183,6 +206,12 @@ internal static partial class DefinitionRules
 
     [GeneratedRegex("^[A-Za-z_][A-Za-z0-9_]*$")]
     private static partial Regex EnvNameRegex();
+
+    [GeneratedRegex("^[A-Za-z0-9_][A-Za-z0-9_.-]*$")]
+    private static partial Regex SecretNameRegex();
+
+    [GeneratedRegex("^(?<number>[0-9]{1,18})\\s*(?<unit>B|KB|KiB|MB|MiB)?$", RegexOptions.IgnoreCase)]
+    private static partial Regex BytesRegex();
 
     [GeneratedRegex(@"^(?<sign>-)?(?<number>[0-9]{1,18}(?:\.[0-9]{1,9})?)(?<unit>ms|s|m|h)$")]
     private static partial Regex DurationRegex();

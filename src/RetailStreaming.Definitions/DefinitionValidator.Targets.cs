@@ -14,6 +14,9 @@ internal sealed partial class DefinitionValidator
     {
         ["url"] = ["webhook"],
         ["secretRef"] = ["webhook"],
+        ["secretRefs"] = ["webhook"],
+        ["compression"] = ["webhook"],
+        ["circuitBreaker"] = ["webhook"],
         ["timeout"] = ["webhook", "table"],
         ["retry"] = ["webhook", "table"],
         ["connection"] = ["table"],

@@ -11,8 +11,10 @@ internal sealed partial class DefinitionValidator(string file)
     private static readonly string[] RootKeys = ["id", "client", "source", "transform", "delivery"];
     private static readonly string[] SourceKeys = ["kind", "connection", "connectionRef", "tables", "batchSize", "pollInterval"];
     private static readonly string[] TransformKeys = ["package", "version", "type", "timeBudget", "settings"];
-    private static readonly string[] DeliveryKeys = ["kind", "url", "secretRef", "timeout", "batching", "retry", .. TargetKeys];
-    private static readonly string[] BatchingKeys = ["maxRecords", "maxWait"];
+    private static readonly string[] DeliveryKeys = ["kind", "url", "secretRef", "secretRefs", "timeout", "batching", "retry", "compression", "circuitBreaker", .. TargetKeys];
+    private static readonly string[] BatchingKeys = ["maxRecords", "maxBytes", "maxWait"];
+    private static readonly string[] CircuitBreakerKeys = ["failureThreshold", "coolDown"];
+    private static readonly string[] Compressions = ["none", "gzip"];
     private static readonly string[] RetryKeys = ["initialBackoff", "maxBackoff", "maxAttempts"];
     private static readonly string[] SourceKinds = ["sqlite", "postgres"];
     private static readonly string[] DeliveryKinds = ["webhook", "table", "file"];
@@ -191,15 +193,24 @@ internal sealed partial class DefinitionValidator(string file)
         if (kind is not null)
             FieldsOfOtherKinds(f, kind);
         var url = String(f, "url", required: kind == "webhook", DefinitionRules.CheckHttpUrl, hint: "the endpoint's http or https URL");
-        var secretRef = String(f, "secretRef", required: kind == "webhook", DefinitionRules.CheckSecretReference, secret: true,
-            hint: "a reference to the signing secret, " + DefinitionRules.SecretReferenceForm);
+        var secretRefs = kind == "webhook" ? SecretRefs(f) : null;
         var timeout = Duration(f, "timeout") ?? TimeSpan.FromSeconds(30);
+        var compression = String(f, "compression", required: false, v => Accepted("compression", v, Compressions)) ?? "none";
 
         var batching = new BatchingDefinition(100, TimeSpan.FromMilliseconds(200));
         if (Section(f, "batching", required: false, BatchingKeys, NoneForbidden) is { } b)
             batching = new BatchingDefinition(
                 Int(b, "maxRecords", min: 1, max: 10_000) ?? batching.MaxRecords,
-                Duration(b, "maxWait") ?? batching.MaxWait);
+                Duration(b, "maxWait") ?? batching.MaxWait)
+            {
+                MaxBytes = Bytes(b, "maxBytes", min: 1024, max: 64 * 1024 * 1024) ?? batching.MaxBytes,
+            };
+
+        var breaker = new CircuitBreakerDefinition(5, TimeSpan.FromSeconds(30));
+        if (Section(f, "circuitBreaker", required: false, CircuitBreakerKeys, NoneForbidden) is { } cb)
+            breaker = new CircuitBreakerDefinition(
+                Int(cb, "failureThreshold", min: 0, max: 1000) ?? breaker.FailureThreshold,
+                Duration(cb, "coolDown") ?? breaker.CoolDown);
 
         var retry = new RetryDefinition(TimeSpan.FromMilliseconds(500), TimeSpan.FromSeconds(60), 0);
         if (Section(f, "retry", required: false, RetryKeys, NoneForbidden) is { } r)
@@ -219,9 +230,91 @@ internal sealed partial class DefinitionValidator(string file)
 
         if (kind is not null and not "webhook")
             return Target(f, kind, batching, retry, timeout);
-        return kind is null || url is null || secretRef is null
+        return kind is null || url is null || secretRefs is null
             ? null
-            : new DeliveryDefinition(kind, url, secretRef, batching, retry, timeout);
+            : new DeliveryDefinition(kind, url, secretRefs[0], batching, retry, timeout)
+            {
+                SecretRefs = secretRefs,
+                Compression = compression,
+                CircuitBreaker = breaker,
+            };
+    }
+
+    /// <summary><c>secretRef</c> (one secret) or <c>secretRefs</c> (a list, for rotation): exactly one of them.</summary>
+    private List<string>? SecretRefs(Fields f)
+    {
+        const string hint = "a reference to the signing secret, " + DefinitionRules.SecretReferenceForm;
+        var one = f.Value("secretRef");
+        var many = f.Value("secretRefs");
+        if (one is null && many is null)
+        {
+            Error(f.Location, f.PathOf("secretRef"), $"is required: {hint} (or secretRefs: a list of them, to rotate secrets)");
+            return null;
+        }
+        if (one is not null && many is not null)
+        {
+            Error(f.Key("secretRefs")!, f.PathOf("secretRefs"), "secretRef and secretRefs exclude each other: set exactly one");
+            return null;
+        }
+        if (one is not null)
+            return String(f, "secretRef", required: true, DefinitionRules.CheckSecretReference, secret: true, hint: hint) is { } single
+                ? [single]
+                : null;
+
+        var path = f.PathOf("secretRefs");
+        if (many is not YamlTreeSequence list || list.Items.Count == 0)
+        {
+            Error(many!, path, $"expected a list of 1 to 5 secret references ({DefinitionRules.SecretReferenceForm}), the current secret first, found {Describe(many!, secret: true)}");
+            return null;
+        }
+        if (list.Items.Count > 5)
+        {
+            Error(many, path, $"at most 5 secrets can be active at once; found {list.Items.Count}");
+            return null;
+        }
+        var refs = new List<string>();
+        var ok = true;
+        for (var i = 0; i < list.Items.Count; i++)
+        {
+            var item = ScalarString(list.Items[i], $"{path}[{i}]", DefinitionRules.CheckSecretReference, secret: true, expected: "a secret reference");
+            if (item is null)
+            {
+                ok = false;
+                continue;
+            }
+            if (refs.Contains(item, StringComparer.Ordinal))
+            {
+                Error(list.Items[i], $"{path}[{i}]", "duplicate secret reference");
+                ok = false;
+                continue;
+            }
+            refs.Add(item);
+        }
+        return ok ? refs : null;
+    }
+
+    private int? Bytes(Fields f, string name, int min, int max)
+    {
+        var node = f.Value(name);
+        if (node is null)
+            return null;
+        var path = f.PathOf(name);
+        if (node is not YamlTreeScalar { IsNull: false } scalar)
+        {
+            Error(node, path, $"expected a size such as 262144, 512KiB or 1MiB, found {Describe(node)}");
+            return null;
+        }
+        if (DefinitionRules.TryParseBytes(scalar.Value.Trim(), out var bytes) is { } message)
+        {
+            Error(node, path, message);
+            return null;
+        }
+        if (bytes < min || bytes > max)
+        {
+            Error(node, path, $"must be from {min} bytes (1KiB) to {max} bytes (64MiB); found {bytes}");
+            return null;
+        }
+        return (int)bytes;
     }
 
     /// <summary>A nested mapping; null (with an error when required) when absent or not a mapping.</summary>

@@ -49,7 +49,7 @@ public sealed record TransformDefinition(
 /// <summary>The delivery part of a definition.</summary>
 /// <param name="Kind">The sink kind: <c>webhook</c>, <c>table</c> (see <see cref="Table"/>) or <c>file</c> (see <see cref="File"/>).</param>
 /// <param name="Url">The endpoint URL (http or https); empty for kinds other than webhook.</param>
-/// <param name="SecretRef">A secret reference (<c>env:NAME</c> or <c>file:PATH</c>) to the signing secret (<c>whsec_</c> + base64); empty for kinds other than webhook.</param>
+/// <param name="SecretRef">A secret reference (<c>env:NAME</c>, <c>file:/path</c> or <c>file:NAME</c>) to the signing secret (<c>whsec_</c> + base64): the first of <see cref="SecretRefs"/>; empty for kinds other than webhook.</param>
 /// <param name="Batching">How records are grouped into requests.</param>
 /// <param name="Retry">How transient failures are retried.</param>
 /// <param name="Timeout">The timeout of one request (default 30 s).</param>
@@ -59,12 +59,34 @@ public sealed partial record DeliveryDefinition(
     string SecretRef,
     BatchingDefinition Batching,
     RetryDefinition Retry,
-    TimeSpan Timeout);
+    TimeSpan Timeout)
+{
+    /// <summary>
+    /// Every active signing secret (<c>secretRefs</c>, or the one <c>secretRef</c>), in order: each
+    /// request carries one signature per secret, so a secret can be rotated without a gap.
+    /// </summary>
+    public IReadOnlyList<string> SecretRefs { get; init; } = [SecretRef];
+
+    /// <summary>Request body compression: <c>none</c> (default) or <c>gzip</c>.</summary>
+    public string Compression { get; init; } = "none";
+
+    /// <summary>The endpoint's circuit breaker.</summary>
+    public CircuitBreakerDefinition CircuitBreaker { get; init; } = new(5, TimeSpan.FromSeconds(30));
+}
+
+/// <summary>The circuit breaker of a delivery endpoint.</summary>
+/// <param name="FailureThreshold">Consecutive transient failures that open it (0: no breaker; default 5).</param>
+/// <param name="CoolDown">How long it stays open before one probe request (default 30 s).</param>
+public sealed record CircuitBreakerDefinition(int FailureThreshold, TimeSpan CoolDown);
 
 /// <summary>Batching of deliveries.</summary>
 /// <param name="MaxRecords">Most records in one request (1 to 10,000; default 100).</param>
 /// <param name="MaxWait">Longest a record waits for its batch to fill (default 200 ms).</param>
-public sealed record BatchingDefinition(int MaxRecords, TimeSpan MaxWait);
+public sealed record BatchingDefinition(int MaxRecords, TimeSpan MaxWait)
+{
+    /// <summary>Largest request body in bytes (1 KiB to 64 MiB; default 1 MiB): a batch above it is sent as several requests.</summary>
+    public int MaxBytes { get; init; } = 1024 * 1024;
+}
 
 /// <summary>Retries of transient delivery failures (5xx, 408, 409, 429, connection errors, timeouts).</summary>
 /// <param name="InitialBackoff">Delay before the first retry (default 500 ms).</param>

@@ -102,7 +102,7 @@ public static class NodeHost
         builder.Services.AddSingleton<IWorkflowRegistry>(store.Workflows);
         builder.Services.AddSingleton<ITokenStore>(store.Tokens);
         builder.Services.AddSingleton<IWorkflowConnectors>(sp =>
-            new DefaultWorkflowConnectors(options.PackageDirectory, options.PackageCacheDirectory, sp.GetRequiredService<ILoggerFactory>()));
+            new DefaultWorkflowConnectors(options.PackageDirectory, options.PackageCacheDirectory, sp.GetRequiredService<ILoggerFactory>(), options.SecretsFile));
         builder.Services.AddSingleton<WorkflowQueries>();
         builder.Services.AddSingleton(new AdminAudit());
         builder.Services.AddSingleton(sp => new DeadLetterRetention(sp.GetRequiredService<IDeadLetterStore>(), options));

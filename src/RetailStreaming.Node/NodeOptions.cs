@@ -34,6 +34,12 @@ public sealed class NodeOptions
     /// <summary>Logs.</summary>
     public LoggingSection Logging { get; set; } = new();
 
+    /// <summary>Where <c>file:NAME</c> secret references are looked up.</summary>
+    public SecretsSection Secrets { get; set; } = new();
+
+    /// <summary>The secrets file as an absolute path, or null when the node has none.</summary>
+    public string? SecretsFile => string.IsNullOrWhiteSpace(Secrets.File) ? null : Path.GetFullPath(Secrets.File);
+
     /// <summary>The data directory as an absolute path.</summary>
     public string DataDirectory => Path.GetFullPath(Node.DataDirectory);
 
@@ -57,7 +63,7 @@ public sealed class NodeOptions
             throw new InvalidOperationException(
                 $"{key}:ConnectionString and {key}:ConnectionStringRef are both set; set one of them (an empty value clears the other).");
         if (hasReference)
-            return SecretReference.Resolve(section.ConnectionStringRef.Trim(), $"{key}:ConnectionStringRef");
+            return SecretReference.Resolve(section.ConnectionStringRef.Trim(), $"{key}:ConnectionStringRef", SecretsFile);
         if (hasValue)
             return section.ConnectionString;
         if (provider == DatabaseProviders.Sqlite)
@@ -194,4 +200,14 @@ public sealed class LoggingSection
 
     /// <summary>Compact JSON lines instead of text.</summary>
     public bool Json { get; set; }
+}
+
+/// <summary>The node's secrets file.</summary>
+public sealed class SecretsSection
+{
+    /// <summary>
+    /// A file of named secrets for <c>file:NAME</c> references: a JSON object of strings, or
+    /// <c>NAME=value</c> lines. It must be readable by the node's user only (mode 600 or 400).
+    /// </summary>
+    public string File { get; set; } = "";
 }

@@ -39,6 +39,7 @@ internal static class StreamProtocol
         DateTimeOffset LastCommitTime);
     public sealed record DeliveryRetrying(int Generation, int Attempt, TimeSpan Delay, string Reason);
     public sealed record DeliveryDrained(int Generation);
+    public sealed record DeliveryEndpointChanged(int Generation, RetailStreaming.Connectors.EndpointHealth Health);
 }
 
 /// <summary>One change after the transform: its records, or none when it was dead-lettered or dropped.</summary>

@@ -86,6 +86,7 @@ public sealed class WorkflowActor : ReceivePersistentActor, IWithTimers
     private SourceLagReport? _lag;
     private double? _lastLatencyMs;
     private DateTimeOffset? _lastDeliveryAt;
+    private DeliveryEndpointStatus? _endpoint;
 
     // What to do once a drain is over.
     private bool _stopAfterDrain;
@@ -154,6 +155,12 @@ public sealed class WorkflowActor : ReceivePersistentActor, IWithTimers
             _lastErrorAt = DateTimeOffset.UtcNow;
         });
         Command<DeliveryDrained>(m => { if (Current(m.Generation)) OnDrained(); });
+        Command<DeliveryEndpointChanged>(m =>
+        {
+            if (!Current(m.Generation)) return;
+            var h = m.Health;
+            _endpoint = new DeliveryEndpointStatus(h.Endpoint, h.Circuit, h.ConsecutiveFailures, h.OpenUntil, h.RateLimitPerSecond, h.PausedUntil, h.ChangedAt);
+        });
         Command<StreamFailed>(m => { if (Current(m.Generation)) Fail("the workflow stream failed", m.Cause); });
         Command<TransformQuarantined>(m => { if (Current(m.Generation)) Quarantine(m.Reason); });
         Command<Terminated>(t =>
@@ -778,7 +785,8 @@ public sealed class WorkflowActor : ReceivePersistentActor, IWithTimers
         _lag?.OldestPendingAge?.TotalSeconds,
         _lastLatencyMs,
         _lastDeliveryAt,
-        _nodeName);
+        _nodeName,
+        _endpoint);
 
     private sealed class DeliveryObserver(IActorRef workflow, int generation) : IDeliveryObserver
     {
@@ -786,5 +794,8 @@ public sealed class WorkflowActor : ReceivePersistentActor, IWithTimers
             workflow.Tell(new DeliveryRetrying(generation, attempt, delay, reason));
 
         public void Accepted(int records, TimeSpan duration) { }
+
+        public void EndpointHealthChanged(EndpointHealth health) =>
+            workflow.Tell(new DeliveryEndpointChanged(generation, health));
     }
 }

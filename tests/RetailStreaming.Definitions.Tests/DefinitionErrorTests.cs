@@ -286,11 +286,11 @@ public class DefinitionErrorTests
     }
 
     [Theory]
-    [InlineData("DEMO_WEBHOOK_SECRET", "expected env:NAME or file:/absolute/path")]
+    [InlineData("DEMO_WEBHOOK_SECRET", "expected env:NAME, file:/absolute/path or file:NAME")]
     [InlineData("env:1BAD", "environment variable name")]
     [InlineData("env:", "environment variable name")]
     [InlineData("file:secrets/webhook", "absolute path")]
-    [InlineData("vault:kv/webhook", "expected env:NAME or file:/absolute/path")]
+    [InlineData("vault:kv/webhook", "expected env:NAME, file:/absolute/path or file:NAME")]
     public void A_malformed_secret_reference_is_rejected(string reference, string fragment)
     {
         var error = SingleError(With(SecretRefLine, $"  secretRef: \"{reference}\""));
@@ -316,7 +316,7 @@ public class DefinitionErrorTests
 
         Assert.Equal(("delivery.secret", 15, 3), (error.Field, error.Line, error.Column));
         Assert.Contains("inline secrets are not allowed", error.Message);
-        Assert.Contains("secretRef: env:NAME or file:/absolute/path", error.Message);
+        Assert.Contains("secretRef: env:NAME, file:/absolute/path or file:NAME", error.Message);
         Assert.DoesNotContain("MfKQ9r8G", error.ToString());
     }
 

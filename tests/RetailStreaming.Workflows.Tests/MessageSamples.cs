@@ -46,7 +46,8 @@ public static class MessageSamples
     public static WorkflowStatus Status { get; } = new(
         "wf-orders", "acme", 2, "Acme.Transforms", "1.2.0", WorkflowRunState.Running,
         "child delivery-3 stopped: HttpRequestException: 503", At.AddSeconds(-30),
-        "mem:0000000042", "mem:0000000045", 50, 45, 44, 1, 3, 2, 5, 120, 341, 7, 1.5, 12.5, At, "node-1:4053");
+        "mem:0000000042", "mem:0000000045", 50, 45, 44, 1, 3, 2, 5, 120, 341, 7, 1.5, 12.5, At, "node-1:4053",
+        new DeliveryEndpointStatus("https://hooks.acme.example/tickets", "open", 5, At.AddSeconds(30), 2.5, At.AddSeconds(10), At));
 
     public static WorkflowReplies.History History { get; } = new("wf-orders", Snapshot.Definitions, true);
 

@@ -87,10 +87,23 @@ internal static partial class WorkflowCommands
                 : null)
             .Add("Latency", st.Number("lastCommitToDeliveryMs", 1) is { } ms ? $"{ms} ms (commit to delivery, last batch)" : null)
             .Add("Last delivery", st.Time("lastDeliveryAt"))
+            .Add("Endpoint", EndpointLine(st.Get("endpoint")))
             .Add("Last error", st.Text("lastError") is { } error ? $"{error} ({st.Time("lastErrorAt")})" : null)
             .Add("Node", st.Text("node"))
             .Write(s.Out);
         return ExitCodes.Ok;
+    }
+
+    /// <summary>The delivery endpoint's circuit and rate, e.g. "https://x/hooks: circuit open until 2026-11-26 07:00:00Z, 5 failures in a row".</summary>
+    private static string? EndpointLine(System.Text.Json.JsonElement e)
+    {
+        if (e.ValueKind != System.Text.Json.JsonValueKind.Object) return null;
+        var parts = new List<string> { $"circuit {e.Text("circuit")}" };
+        if (e.Time("openUntil") is { } until) parts[0] += $" until {until}";
+        if (e.Text("consecutiveFailures") is { } failures && failures != "0") parts.Add($"{failures} failures in a row");
+        if (e.Number("rateLimitPerSecond", 2) is { } rate) parts.Add($"rate limited to {rate} requests/s");
+        if (e.Time("pausedUntil") is { } paused) parts.Add($"Retry-After until {paused}");
+        return $"{e.Text("url")}: {string.Join(", ", parts)}";
     }
 
     private static async Task<int> ApplyAsync(Session s)

@@ -69,6 +69,22 @@ public static class StandardWebhooks
     }
 
     /// <summary>
+    /// The <c>webhook-signature</c> value signed with several keys (secret rotation): one
+    /// <c>v1,&lt;base64&gt;</c> per key, in order, separated by spaces. A receiver holding any of the
+    /// secrets verifies it.
+    /// </summary>
+    public static string Sign(IReadOnlyList<byte[]> keys, string messageId, long timestamp, ReadOnlySpan<byte> body)
+    {
+        ArgumentNullException.ThrowIfNull(keys);
+        if (keys.Count == 0) throw new ArgumentException("At least one signing key is needed.", nameof(keys));
+        if (keys.Count == 1) return Sign(keys[0], messageId, timestamp, body);
+        var signatures = new string[keys.Count];
+        for (var i = 0; i < keys.Count; i++)
+            signatures[i] = Sign(keys[i], messageId, timestamp, body);
+        return string.Join(' ', signatures);
+    }
+
+    /// <summary>
     /// True when the headers carry a valid signature of <paramref name="body"/> by <paramref name="secret"/>
     /// and a timestamp within <paramref name="tolerance"/> of now. Header names are matched
     /// case-insensitively.

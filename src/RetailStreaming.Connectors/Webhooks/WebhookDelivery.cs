@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.IO.Compression;
 using System.Net;
 using System.Net.Http.Headers;
 using System.Text;
@@ -24,6 +25,14 @@ namespace RetailStreaming.Connectors.Webhooks;
 /// order (the left half fully resolved before the right), recursively, so that only the records the
 /// endpoint refuses come back refused, with "HTTP &lt;code&gt; &lt;reason&gt;: &lt;first 500 characters of
 /// the body&gt;". The signing secret never appears in a log line or an exception.</para>
+/// <para><b>Requests</b> hold at most <see cref="WebhookOptions.MaxRequestBytes"/> of JSON: a larger
+/// batch is sent as several requests, in order, each resolved before the next; a single record
+/// larger than that goes alone. With <see cref="WebhookOptions.Compression"/> gzip the body is
+/// compressed (<c>Content-Encoding: gzip</c>); signatures cover the JSON, one per active secret.</para>
+/// <para><b>Endpoint state</b>: every request waits for the <see cref="EndpointGovernor"/> (circuit
+/// breaker, adaptive rate after 429/503, Retry-After), which the node shares between the sinks of
+/// one client's endpoint. <b>Refused records</b> carry every request that carried them
+/// (<see cref="RefusedRecord.Attempts"/>, bounded to the first 10 and the last 40).</para>
 /// <para>One instance serves one workflow; <see cref="DeliverAsync"/> is not called concurrently.</para>
 /// </remarks>
 public sealed class WebhookDelivery : IDeliverySink
@@ -31,8 +40,12 @@ public sealed class WebhookDelivery : IDeliverySink
     private const int ReasonBodyChars = 500;
     private const int ReasonBodyBytes = 4 * ReasonBodyChars;
 
+    private const int AttemptDetailChars = 200;
+
     private readonly WebhookOptions _options;
-    private readonly byte[] _key;
+    private readonly byte[][] _keys;
+    private readonly EndpointGovernor _endpoint;
+    private readonly IDisposable _subscription;
     private readonly HttpClient _http;
     private readonly bool _ownsHttpClient;
     private readonly TimeProvider _time;
@@ -63,30 +76,61 @@ public sealed class WebhookDelivery : IDeliverySink
         ArgumentNullException.ThrowIfNull(httpClient);
         options.Validate();
         _options = options;
-        _key = StandardWebhooks.DecodeSecret(options.SigningSecret);
+        _keys = [StandardWebhooks.DecodeSecret(options.SigningSecret), .. options.AdditionalSigningSecrets.Select(StandardWebhooks.DecodeSecret)];
         _http = httpClient;
         _ownsHttpClient = ownsHttpClient;
         _time = timeProvider ?? TimeProvider.System;
         _logger = logger ?? NullLogger.Instance;
         _random = random ?? Random.Shared;
+        _endpoint = options.Endpoint ?? new EndpointGovernor(options.DisplayUrl, options.CircuitBreaker, _time);
+        _subscription = _endpoint.Subscribe(options.Observer);
     }
+
+    /// <summary>The endpoint's breaker and rate state this sink goes through.</summary>
+    public EndpointGovernor Endpoint => _endpoint;
 
     /// <inheritdoc />
     public async Task<DeliveryResult> DeliverAsync(IReadOnlyList<DeliveryRecord> batch, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(batch);
         if (batch.Count == 0) return DeliveryResult.AllAccepted(0);
+        var workflowId = batch[0].WorkflowId;
+        var prepared = new Prepared[batch.Count];
+        for (var i = 0; i < batch.Count; i++)
+            prepared[i] = new Prepared(batch[i], WebhookPayload.SerializeRecord(batch[i], workflowId));
+
+        // Requests bounded in bytes: consecutive records while the body stays within the limit; a
+        // record larger than the limit on its own goes alone. Each request is resolved before the
+        // next is sent, so order holds.
         var progress = new Progress();
-        await DeliverPartAsync(new ArraySegment<DeliveryRecord>(batch.ToArray()), progress, cancellationToken);
+        var envelope = WebhookPayload.EnvelopeBytes(workflowId);
+        var from = 0;
+        long size = envelope;
+        for (var i = 0; i < prepared.Length; i++)
+        {
+            var add = prepared[i].Json.Length + (i > from ? 1 : 0);
+            if (i > from && size + add > _options.MaxRequestBytes)
+            {
+                await DeliverPartAsync(new ArraySegment<Prepared>(prepared, from, i - from), [], progress, cancellationToken);
+                from = i;
+                size = envelope;
+                add = prepared[i].Json.Length;
+            }
+            size += add;
+        }
+        await DeliverPartAsync(new ArraySegment<Prepared>(prepared, from, prepared.Length - from), [], progress, cancellationToken);
         return new DeliveryResult(progress.Refused, progress.Attempts);
     }
 
     /// <inheritdoc />
     public ValueTask DisposeAsync()
     {
+        _subscription.Dispose();
         if (_ownsHttpClient) _http.Dispose();
         return ValueTask.CompletedTask;
     }
+
+    private readonly record struct Prepared(DeliveryRecord Record, byte[] Json);
 
     private sealed class Progress
     {
@@ -96,43 +140,63 @@ public sealed class WebhookDelivery : IDeliverySink
 
     private enum OutcomeKind { Accepted, Transient, Permanent }
 
-    private sealed record Outcome(OutcomeKind Kind, string Reason, TimeSpan? RetryAfter = null)
+    private sealed record Outcome(OutcomeKind Kind, string Reason, int? Status = null, TimeSpan? RetryAfter = null)
     {
-        public static readonly Outcome Accepted = new(OutcomeKind.Accepted, "");
+        public static readonly Outcome Accepted = new(OutcomeKind.Accepted, "", 200);
     }
 
-    private async Task DeliverPartAsync(ArraySegment<DeliveryRecord> part, Progress progress, CancellationToken cancellationToken)
+    /// <param name="carried">The requests that already carried these records (those of the larger part they were split from).</param>
+    private async Task DeliverPartAsync(ArraySegment<Prepared> part, IReadOnlyList<DeliveryAttempt> carried, Progress progress, CancellationToken cancellationToken)
     {
-        var outcome = await SendWithRetriesAsync(part, progress, cancellationToken);
+        var attempts = new AttemptLog(carried);
+        var outcome = await SendWithRetriesAsync(part, attempts, progress, cancellationToken);
         if (outcome.Kind == OutcomeKind.Accepted) return;
         if (outcome.Kind == OutcomeKind.Transient || part.Count == 1)
         {
             // Given up on a transient failure, or the one record the endpoint refuses.
-            foreach (var record in part)
-                progress.Refused.Add(new RefusedRecord(record, outcome.Reason));
+            var history = attempts.ToList();
+            foreach (var item in part)
+                progress.Refused.Add(new RefusedRecord(item.Record, outcome.Reason, history));
             if (part.Count == 1)
                 _logger.LogWarning("Webhook {Url} refused record {IdempotencyKey} of workflow {WorkflowId}: {Reason}",
-                    _options.DisplayUrl, part[0].IdempotencyKey, part[0].WorkflowId, outcome.Reason);
+                    _options.DisplayUrl, part[0].Record.IdempotencyKey, part[0].Record.WorkflowId, outcome.Reason);
             return;
         }
 
         // A permanent refusal of several records: find the ones refused by halving, in order, so
         // that the others are still delivered and in their order.
         var half = part.Count / 2;
-        await DeliverPartAsync(part[..half], progress, cancellationToken);
-        await DeliverPartAsync(part[half..], progress, cancellationToken);
+        var soFar = attempts.ToList();
+        await DeliverPartAsync(part[..half], soFar, progress, cancellationToken);
+        await DeliverPartAsync(part[half..], soFar, progress, cancellationToken);
     }
 
-    /// <summary>Sends one batch until it is accepted, refused for good, or given up on (as a Transient outcome with the "gave up" reason).</summary>
-    private async Task<Outcome> SendWithRetriesAsync(ArraySegment<DeliveryRecord> part, Progress progress, CancellationToken cancellationToken)
+    /// <summary>Sends one part until it is accepted, refused for good, or given up on (as a Transient outcome with the "gave up" reason).</summary>
+    private async Task<Outcome> SendWithRetriesAsync(ArraySegment<Prepared> part, AttemptLog attempts, Progress progress, CancellationToken cancellationToken)
     {
-        var messageId = WebhookPayload.MessageId(part);
-        var body = WebhookPayload.Serialize(part);
+        var records = part.Select(p => p.Record).ToList();
+        var messageId = WebhookPayload.MessageId(records);
+        var json = WebhookPayload.Compose(records[0].WorkflowId, part.Select(p => p.Json).ToList());
+        var content = _options.Compression == WebhookCompression.Gzip ? Gzip(json) : json;
         for (var attempt = 1; ; attempt++)
         {
             cancellationToken.ThrowIfCancellationRequested();
-            progress.Attempts++;
-            var outcome = await SendOnceAsync(messageId, body, part.Count, cancellationToken);
+            var permit = await _endpoint.AcquireAsync(cancellationToken);
+            Outcome outcome;
+            try
+            {
+                progress.Attempts++;
+                outcome = await SendOnceAsync(messageId, json, content, part.Count, cancellationToken);
+            }
+            catch
+            {
+                // Cancelled by the caller: the request says nothing about the endpoint.
+                _endpoint.Release(permit);
+                throw;
+            }
+            _endpoint.Report(permit, EndpointOutcomeOf(outcome), outcome.RetryAfter);
+            attempts.Add(new DeliveryAttempt(_time.GetUtcNow(), outcome.Status,
+                outcome.Kind == OutcomeKind.Accepted ? "accepted" : Snippet(outcome.Reason)));
             if (outcome.Kind != OutcomeKind.Transient) return outcome;
 
             if (_options.MaxAttempts > 0 && attempt >= _options.MaxAttempts)
@@ -151,15 +215,39 @@ public sealed class WebhookDelivery : IDeliverySink
         }
     }
 
-    private async Task<Outcome> SendOnceAsync(string messageId, byte[] body, int records, CancellationToken cancellationToken)
+    private static EndpointOutcome EndpointOutcomeOf(Outcome outcome) => outcome switch
+    {
+        { Kind: OutcomeKind.Accepted } => EndpointOutcome.Accepted,
+        { Kind: OutcomeKind.Permanent } => EndpointOutcome.Refused,
+        { Status: 429 } => EndpointOutcome.Throttled,
+        { Status: 503 } => EndpointOutcome.Unavailable,
+        // 409 is about the request's content, not the endpoint's health.
+        { Status: 409 } => EndpointOutcome.Neutral,
+        _ => EndpointOutcome.Failed,
+    };
+
+    private static string Snippet(string reason) => reason.Length <= AttemptDetailChars ? reason : reason[..AttemptDetailChars] + "...";
+
+    private static byte[] Gzip(byte[] json)
+    {
+        using var output = new MemoryStream(json.Length / 4 + 64);
+        using (var gzip = new GZipStream(output, CompressionLevel.Fastest, leaveOpen: true))
+            gzip.Write(json);
+        return output.ToArray();
+    }
+
+    private async Task<Outcome> SendOnceAsync(string messageId, byte[] json, byte[] content, int records, CancellationToken cancellationToken)
     {
         var timestamp = _time.GetUtcNow().ToUnixTimeSeconds();
         using var request = new HttpRequestMessage(HttpMethod.Post, _options.Url);
-        request.Content = new ByteArrayContent(body);
+        request.Content = new ByteArrayContent(content);
         request.Content.Headers.ContentType = new MediaTypeHeaderValue("application/json") { CharSet = "utf-8" };
+        if (_options.Compression == WebhookCompression.Gzip)
+            request.Content.Headers.ContentEncoding.Add("gzip");
         request.Headers.TryAddWithoutValidation(StandardWebhooks.IdHeader, messageId);
         request.Headers.TryAddWithoutValidation(StandardWebhooks.TimestampHeader, timestamp.ToString(CultureInfo.InvariantCulture));
-        request.Headers.TryAddWithoutValidation(StandardWebhooks.SignatureHeader, StandardWebhooks.Sign(_key, messageId, timestamp, body));
+        // Signed over the JSON (before compression), with every active secret.
+        request.Headers.TryAddWithoutValidation(StandardWebhooks.SignatureHeader, StandardWebhooks.Sign(_keys, messageId, timestamp, json));
 
         using var timeout = new CancellationTokenSource(_options.Timeout, _time);
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timeout.Token);
@@ -176,8 +264,8 @@ public sealed class WebhookDelivery : IDeliverySink
 
             var reason = $"HTTP {status} {ReasonPhrase(response)}: {await ReadStartAsync(response, linked.Token, cancellationToken)}";
             if (status is 408 or 409 or 429 or >= 500)
-                return new Outcome(OutcomeKind.Transient, reason, status is 429 or 503 ? RetryAfter(response) : null);
-            return new Outcome(OutcomeKind.Permanent, reason);
+                return new Outcome(OutcomeKind.Transient, reason, status, status is 429 or 503 ? RetryAfter(response) : null);
+            return new Outcome(OutcomeKind.Permanent, reason, status);
         }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
         {
@@ -253,5 +341,47 @@ public sealed class WebhookDelivery : IDeliverySink
             // The status decides the outcome; a body that does not arrive only makes the reason shorter.
             return "(the response body could not be read)";
         }
+    }
+}
+
+/// <summary>
+/// The requests that carried a record, bounded: the first few and the latest ones, with one line
+/// saying how many in between were left out (a record retried for hours must not hold thousands).
+/// </summary>
+internal sealed class AttemptLog(IReadOnlyList<DeliveryAttempt> carried)
+{
+    private const int Head = 10;
+    private const int Tail = 40;
+    private readonly List<DeliveryAttempt> _head = [];
+    private readonly Queue<DeliveryAttempt> _tail = new();
+    private long _omitted;
+
+    public void Add(DeliveryAttempt attempt)
+    {
+        if (carried.Count + _head.Count < Head)
+        {
+            _head.Add(attempt);
+            return;
+        }
+        _tail.Enqueue(attempt);
+        if (_tail.Count > Tail)
+        {
+            _tail.Dequeue();
+            _omitted++;
+        }
+    }
+
+    public IReadOnlyList<DeliveryAttempt> ToList()
+    {
+        var all = new List<DeliveryAttempt>(carried.Count + _head.Count + _tail.Count + 1);
+        all.AddRange(carried);
+        all.AddRange(_head);
+        if (_omitted > 0)
+            all.Add(new DeliveryAttempt(_tail.Peek().At, null, $"({_omitted} more attempts not kept)"));
+        all.AddRange(_tail);
+        // Parts split from a part carry its history; keep the whole bounded too.
+        if (all.Count > Head + Tail + 1)
+            all = [.. all.Take(Head), new DeliveryAttempt(all[^Tail].At, null, $"({all.Count - Head - Tail} more attempts not kept)"), .. all.TakeLast(Tail)];
+        return all;
     }
 }

@@ -25,12 +25,48 @@ public sealed record WebhookOptions(Uri Url, string SigningSecret)
     /// <summary>Told of every retry and every accepted request.</summary>
     public IDeliveryObserver Observer { get; init; } = NullDeliveryObserver.Instance;
 
+    /// <summary>
+    /// More signing secrets, for rotation: each request carries one <c>v1,</c> signature per secret
+    /// (<see cref="SigningSecret"/> first), so a receiver holding any of them verifies it. Never printed.
+    /// </summary>
+    public IReadOnlyList<string> AdditionalSigningSecrets { get; init; } = [];
+
+    /// <summary>
+    /// The largest request body (the JSON, before compression): a batch that would be larger is sent as
+    /// several requests, in order. A single record larger than this is sent alone (the endpoint may
+    /// refuse it, e.g. 413, and it is then dead-lettered with that answer). Default 1 MiB.
+    /// </summary>
+    public int MaxRequestBytes { get; init; } = 1024 * 1024;
+
+    /// <summary>Compress request bodies (<c>Content-Encoding: gzip</c>); the signature covers the JSON before compression.</summary>
+    public WebhookCompression Compression { get; init; } = WebhookCompression.None;
+
+    /// <summary>The circuit breaker's settings (used when <see cref="Endpoint"/> is not given).</summary>
+    public CircuitBreakerOptions CircuitBreaker { get; init; } = new();
+
+    /// <summary>
+    /// The endpoint's breaker and rate state, shared with the node's other sinks to the same endpoint
+    /// (see <see cref="EndpointGovernors"/>); null: the sink keeps its own.
+    /// </summary>
+    public EndpointGovernor? Endpoint { get; init; }
+
     /// <summary>Throws <see cref="ArgumentException"/> naming the first invalid option (never quoting the secret).</summary>
     public void Validate()
     {
         if (Url is null || !Url.IsAbsoluteUri || (Url.Scheme != Uri.UriSchemeHttp && Url.Scheme != Uri.UriSchemeHttps))
             throw new ArgumentException("The webhook URL must be an absolute http or https URL.", nameof(Url));
         StandardWebhooks.DecodeSecret(SigningSecret);
+        if (AdditionalSigningSecrets is null)
+            throw new ArgumentException("The additional signing secrets cannot be null (empty: none).", nameof(AdditionalSigningSecrets));
+        foreach (var secret in AdditionalSigningSecrets)
+            StandardWebhooks.DecodeSecret(secret);
+        if (MaxRequestBytes < 1024)
+            throw new ArgumentException("The webhook maximum request size must be at least 1024 bytes.", nameof(MaxRequestBytes));
+        if (!Enum.IsDefined(Compression))
+            throw new ArgumentException("Unknown webhook compression.", nameof(Compression));
+        if (CircuitBreaker is null)
+            throw new ArgumentException("The circuit breaker options cannot be null.", nameof(CircuitBreaker));
+        CircuitBreaker.Validate();
         if (Timeout <= TimeSpan.Zero)
             throw new ArgumentException("The webhook timeout must be positive.", nameof(Timeout));
         if (InitialBackoff < TimeSpan.Zero)
@@ -44,17 +80,35 @@ public sealed record WebhookOptions(Uri Url, string SigningSecret)
     }
 
     /// <summary>The URL without user info and query, which may hold credentials: what logs and messages show.</summary>
-    internal string DisplayUrl => Url is { IsAbsoluteUri: true } ? $"{Url.Scheme}://{Url.Authority}{Url.AbsolutePath}" : "(invalid URL)";
+    internal string DisplayUrl => Display(Url);
+
+    /// <summary>A URL without user info and query: what logs, messages and status show.</summary>
+    public static string Display(Uri? url) =>
+        url is { IsAbsoluteUri: true } ? $"{url.Scheme}://{url.Authority}{url.AbsolutePath}" : "(invalid URL)";
 
     // Records print every property; the secret must never reach a log line.
     private bool PrintMembers(StringBuilder builder)
     {
         builder.Append("Url = ").Append(DisplayUrl)
             .Append(", SigningSecret = ***")
+            .Append(", AdditionalSigningSecrets = ").Append(AdditionalSigningSecrets?.Count ?? 0).Append(" (***)")
+            .Append(", MaxRequestBytes = ").Append(MaxRequestBytes)
+            .Append(", Compression = ").Append(Compression)
+            .Append(", CircuitBreaker = ").Append(CircuitBreaker)
             .Append(", Timeout = ").Append(Timeout)
             .Append(", InitialBackoff = ").Append(InitialBackoff)
             .Append(", MaxBackoff = ").Append(MaxBackoff)
             .Append(", MaxAttempts = ").Append(MaxAttempts);
         return true;
     }
+}
+
+/// <summary>How request bodies are encoded.</summary>
+public enum WebhookCompression
+{
+    /// <summary>Plain JSON.</summary>
+    None,
+
+    /// <summary>gzip, with <c>Content-Encoding: gzip</c>.</summary>
+    Gzip,
 }

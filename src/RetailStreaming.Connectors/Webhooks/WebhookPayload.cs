@@ -26,31 +26,50 @@ public static class WebhookPayload
     {
         ArgumentNullException.ThrowIfNull(batch);
         if (batch.Count == 0) throw new ArgumentException("A webhook batch cannot be empty.", nameof(batch));
-        var workflowId = batch[0].WorkflowId;
-        var buffer = new ArrayBufferWriter<byte>(512 * batch.Count);
+        return Compose(batch[0].WorkflowId, batch.Select(r => SerializeRecord(r, batch[0].WorkflowId)).ToList());
+    }
+
+    /// <summary>One record's JSON object, as it appears in the <c>records</c> array of a body.</summary>
+    public static byte[] SerializeRecord(DeliveryRecord record, string workflowId)
+    {
+        ArgumentNullException.ThrowIfNull(record);
+        if (record.WorkflowId != workflowId)
+            throw new ArgumentException("A webhook batch holds the records of one workflow only.", nameof(record));
+        var buffer = new ArrayBufferWriter<byte>(512);
+        using (var writer = new Utf8JsonWriter(buffer))
+        {
+            writer.WriteStartObject();
+            writer.WriteString("id", record.IdempotencyKey);
+            writer.WriteString("type", record.Record.Type);
+            writer.WriteString("key", record.Record.Key);
+            writer.WriteString("position", record.Position.Value);
+            writer.WriteNumber("outputIndex", record.OutputIndex);
+            writer.WriteString("table", record.Table);
+            writer.WriteString("operation", record.Operation.ToString().ToLowerInvariant());
+            writer.WriteString("commitTime", record.CommitTime.UtcDateTime.ToString("O", CultureInfo.InvariantCulture));
+            writer.WritePropertyName("data");
+            // WriteTo, not adding the node to a new tree: a JsonNode has one parent and belongs to the caller.
+            record.Record.Payload.WriteTo(writer);
+            writer.WriteEndObject();
+        }
+        return buffer.WrittenSpan.ToArray();
+    }
+
+    /// <summary>The bytes a body adds around its records: the envelope, and a comma between two records.</summary>
+    public static int EnvelopeBytes(string workflowId) => Compose(workflowId, []).Length;
+
+    /// <summary>A body from records serialized by <see cref="SerializeRecord"/>, in order.</summary>
+    public static byte[] Compose(string workflowId, IReadOnlyList<byte[]> records)
+    {
+        ArgumentNullException.ThrowIfNull(records);
+        var buffer = new ArrayBufferWriter<byte>(64 + records.Sum(r => r.Length + 1));
         using (var writer = new Utf8JsonWriter(buffer))
         {
             writer.WriteStartObject();
             writer.WriteString("workflowId", workflowId);
             writer.WriteStartArray("records");
-            foreach (var record in batch)
-            {
-                if (record.WorkflowId != workflowId)
-                    throw new ArgumentException("A webhook batch holds the records of one workflow only.", nameof(batch));
-                writer.WriteStartObject();
-                writer.WriteString("id", record.IdempotencyKey);
-                writer.WriteString("type", record.Record.Type);
-                writer.WriteString("key", record.Record.Key);
-                writer.WriteString("position", record.Position.Value);
-                writer.WriteNumber("outputIndex", record.OutputIndex);
-                writer.WriteString("table", record.Table);
-                writer.WriteString("operation", record.Operation.ToString().ToLowerInvariant());
-                writer.WriteString("commitTime", record.CommitTime.UtcDateTime.ToString("O", CultureInfo.InvariantCulture));
-                writer.WritePropertyName("data");
-                // WriteTo, not adding the node to a new tree: a JsonNode has one parent and belongs to the caller.
-                record.Record.Payload.WriteTo(writer);
-                writer.WriteEndObject();
-            }
+            foreach (var record in records)
+                writer.WriteRawValue(record, skipInputValidation: true);
             writer.WriteEndArray();
             writer.WriteEndObject();
         }

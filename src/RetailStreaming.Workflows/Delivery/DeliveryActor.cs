@@ -81,7 +81,8 @@ internal sealed class DeliveryActor : ReceiveActor
                 await _deadLetters.AddAsync(new DeadLetter(
                     0, _workflowId, _clientId, "delivery", refused.Record.Position.Value, refused.Record.OutputIndex,
                     change.TransformVersion, refused.Reason, ChangeEventJson.Serialize(change.Change),
-                    WebhookRecordJson(refused.Record), DateTimeOffset.UtcNow), _stopping.Token);
+                    WebhookRecordJson(refused.Record), DateTimeOffset.UtcNow,
+                    refused.Attempts?.Select(a => new DeadLetterAttempt(a.At, a.StatusCode, a.Detail)).ToList()), _stopping.Token);
                 deadLettered++;
             }
             accepted -= result.Refused.Count;

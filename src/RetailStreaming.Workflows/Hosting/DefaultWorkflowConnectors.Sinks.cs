@@ -11,7 +11,7 @@ public sealed partial class DefaultWorkflowConnectors
     {
         var delivery = definition.Delivery;
         var table = delivery.Table ?? throw new InvalidOperationException("delivery.kind 'table' without its table settings.");
-        var connection = table.Connection ?? SecretReference.Resolve(table.ConnectionRef!, "delivery.connectionRef");
+        var connection = table.Connection ?? ResolveSecret(table.ConnectionRef!, "delivery.connectionRef");
         return new PostgresTableSink(
             new PostgresTableOptions(definition.Id, connection, table.Table)
             {

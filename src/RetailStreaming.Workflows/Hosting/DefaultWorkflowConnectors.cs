@@ -25,19 +25,34 @@ public sealed partial class DefaultWorkflowConnectors : IWorkflowConnectors, IDi
         AllowAutoRedirect = false,
     };
     private readonly ILoggerFactory _loggers;
+    private readonly string? _secretsFile;
 
     /// <summary>Creates the connectors over a transform package folder and its extraction cache.</summary>
-    public DefaultWorkflowConnectors(string packageDirectory, string cacheDirectory, ILoggerFactory? loggers = null)
+    /// <param name="packageDirectory">The transform packages.</param>
+    /// <param name="cacheDirectory">Where packages are extracted.</param>
+    /// <param name="loggers">The node's loggers.</param>
+    /// <param name="secretsFile">The node's secrets file, for <c>file:NAME</c> references (none by default).</param>
+    public DefaultWorkflowConnectors(string packageDirectory, string cacheDirectory, ILoggerFactory? loggers = null, string? secretsFile = null)
     {
         _loggers = loggers ?? NullLoggerFactory.Instance;
+        _secretsFile = secretsFile;
         InitializeTransforms(packageDirectory, cacheDirectory);
     }
+
+    /// <summary>
+    /// The circuit breaker and rate state of every webhook endpoint this node delivers to, per client
+    /// and endpoint, kept while the node runs (a rebuilt stream finds its endpoint's state as it was).
+    /// </summary>
+    public EndpointGovernors Endpoints { get; } = new();
+
+    /// <summary>Resolves a secret reference of a definition (<c>env:</c>, <c>file:/path</c>, <c>file:NAME</c>).</summary>
+    public string ResolveSecret(string reference, string field) => SecretReference.Resolve(reference, field, _secretsFile);
 
     /// <inheritdoc />
     public IChangeSource CreateSource(WorkflowDefinition definition)
     {
         var source = definition.Source;
-        var connection = source.Connection ?? SecretReference.Resolve(source.ConnectionRef!, "source.connectionRef");
+        var connection = source.Connection ?? ResolveSecret(source.ConnectionRef!, "source.connectionRef");
         return source.Kind switch
         {
             "sqlite" => new SqliteChangeTableSource(definition.Id, connection, source.Tables,
@@ -54,21 +69,41 @@ public sealed partial class DefaultWorkflowConnectors : IWorkflowConnectors, IDi
         var delivery = definition.Delivery;
         return delivery.Kind switch
         {
-            "webhook" => new WebhookDelivery(
-                new WebhookOptions(new Uri(delivery.Url), SecretReference.Resolve(delivery.SecretRef, "delivery.secretRef"))
-                {
-                    Timeout = delivery.Timeout,
-                    InitialBackoff = delivery.Retry.InitialBackoff,
-                    MaxBackoff = delivery.Retry.MaxBackoff,
-                    MaxAttempts = delivery.Retry.MaxAttempts,
-                    Observer = observer,
-                },
-                new HttpClient(_http, disposeHandler: false) { Timeout = Timeout.InfiniteTimeSpan },
-                logger: Logger<WebhookDelivery>(definition)),
+            "webhook" => CreateWebhookSink(definition, observer),
             "table" => CreateTableSink(definition, observer),
             "file" => CreateFileSink(definition, observer),
             _ => throw new NotSupportedException($"delivery.kind '{delivery.Kind}' is not available on this node yet."),
         };
+    }
+
+    private WebhookDelivery CreateWebhookSink(WorkflowDefinition definition, IDeliveryObserver observer)
+    {
+        var delivery = definition.Delivery;
+        var secrets = delivery.SecretRefs.Count == 1
+            ? [ResolveSecret(delivery.SecretRefs[0], "delivery.secretRef")]
+            : delivery.SecretRefs.Select((r, i) => ResolveSecret(r, $"delivery.secretRefs[{i}]")).ToList();
+        var url = new Uri(delivery.Url);
+        var breaker = new CircuitBreakerOptions
+        {
+            FailureThreshold = delivery.CircuitBreaker.FailureThreshold,
+            CoolDown = delivery.CircuitBreaker.CoolDown,
+        };
+        return new WebhookDelivery(
+            new WebhookOptions(url, secrets[0])
+            {
+                AdditionalSigningSecrets = secrets.Skip(1).ToList(),
+                Timeout = delivery.Timeout,
+                InitialBackoff = delivery.Retry.InitialBackoff,
+                MaxBackoff = delivery.Retry.MaxBackoff,
+                MaxAttempts = delivery.Retry.MaxAttempts,
+                MaxRequestBytes = delivery.Batching.MaxBytes,
+                Compression = delivery.Compression == "gzip" ? WebhookCompression.Gzip : WebhookCompression.None,
+                CircuitBreaker = breaker,
+                Endpoint = Endpoints.For(definition.Client, url, breaker),
+                Observer = observer,
+            },
+            new HttpClient(_http, disposeHandler: false) { Timeout = Timeout.InfiniteTimeSpan },
+            logger: Logger<WebhookDelivery>(definition));
     }
 
     private ILogger Logger<T>(WorkflowDefinition definition) =>

@@ -46,4 +46,25 @@ public sealed record WorkflowStatus(
     double? SourceLagSeconds,
     double? LastCommitToDeliveryMs,
     DateTimeOffset? LastDeliveryAt,
-    string Node) : IWithWorkflowId, IRetailStreamingMessage;
+    string Node,
+    DeliveryEndpointStatus? Endpoint = null) : IWithWorkflowId, IRetailStreamingMessage;
+
+/// <summary>
+/// The delivery endpoint as the workflow's sink sees it: its circuit breaker and adaptive rate
+/// limit (shared by the workflows of one client that deliver to the same endpoint on one node).
+/// </summary>
+/// <param name="Url">The endpoint, without query or credentials.</param>
+/// <param name="Circuit"><c>closed</c>, <c>open</c> or <c>half-open</c>.</param>
+/// <param name="ConsecutiveFailures">Transient failures in a row.</param>
+/// <param name="OpenUntil">When an open circuit lets one probe through.</param>
+/// <param name="RateLimitPerSecond">The requests per second the sink allows itself after 429/503 answers; null when unlimited.</param>
+/// <param name="PausedUntil">The end of a Retry-After the endpoint asked for.</param>
+/// <param name="Since">When the circuit entered its state.</param>
+public sealed record DeliveryEndpointStatus(
+    string Url,
+    string Circuit,
+    int ConsecutiveFailures,
+    DateTimeOffset? OpenUntil,
+    double? RateLimitPerSecond,
+    DateTimeOffset? PausedUntil,
+    DateTimeOffset Since);

@@ -12,6 +12,12 @@ namespace RetailStreaming.Connectors.Tests.Webhooks;
 /// <summary>What the endpoint received.</summary>
 public sealed record ReceivedRequest(int Index, IReadOnlyDictionary<string, string> Headers, string Body, DateTimeOffset ReceivedAt)
 {
+    /// <summary>The body as it came over the wire (compressed when Content-Encoding says so).</summary>
+    public byte[] RawBody { get; init; } = [];
+
+    /// <summary>The JSON body's size in bytes (after decoding).</summary>
+    public int BodyBytes => Encoding.UTF8.GetByteCount(Body);
+
     /// <summary>The status the script answered.</summary>
     public int Status { get; set; }
 
@@ -24,6 +30,9 @@ public sealed record ReceivedRequest(int Index, IReadOnlyDictionary<string, stri
 public sealed record Reply(int Status, string Body = "", IReadOnlyDictionary<string, string>? Headers = null, TimeSpan? Delay = null)
 {
     public static Reply Ok { get; } = new(200);
+
+    /// <summary>Closes the connection without an answer.</summary>
+    public static Reply Drop { get; } = new(-1);
 }
 
 /// <summary>
@@ -72,17 +81,31 @@ public sealed class ScriptedWebhookEndpoint : IAsyncDisposable
 
     private async Task HandleAsync(HttpContext context)
     {
-        using var reader = new StreamReader(context.Request.Body, Encoding.UTF8);
-        var body = await reader.ReadToEndAsync();
+        using var raw = new MemoryStream();
+        await context.Request.Body.CopyToAsync(raw);
         var headers = context.Request.Headers.ToDictionary(h => h.Key, h => h.Value.ToString(), StringComparer.OrdinalIgnoreCase);
+        var bytes = raw.ToArray();
+        var decoded = bytes;
+        if (headers.TryGetValue("Content-Encoding", out var encoding) && encoding == "gzip")
+        {
+            using var gzip = new System.IO.Compression.GZipStream(new MemoryStream(bytes), System.IO.Compression.CompressionMode.Decompress);
+            using var plain = new MemoryStream();
+            await gzip.CopyToAsync(plain);
+            decoded = plain.ToArray();
+        }
         ReceivedRequest request;
         lock (_requests)
         {
-            request = new ReceivedRequest(_requests.Count, headers, body, DateTimeOffset.UtcNow);
+            request = new ReceivedRequest(_requests.Count, headers, Encoding.UTF8.GetString(decoded), DateTimeOffset.UtcNow) { RawBody = bytes };
             _requests.Add(request);
         }
         var reply = Script(request);
         request.Status = reply.Status;
+        if (reply.Status < 0)
+        {
+            context.Abort();
+            return;
+        }
         if (reply.Delay is { } delay)
         {
             try { await Task.Delay(delay, context.RequestAborted); }
