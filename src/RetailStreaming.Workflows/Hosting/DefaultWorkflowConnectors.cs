@@ -43,7 +43,8 @@ public sealed partial class DefaultWorkflowConnectors : IWorkflowConnectors, IDi
             "sqlite" => new SqliteChangeTableSource(definition.Id, connection, source.Tables,
                 Logger<SqliteChangeTableSource>(definition)),
             "postgres" => new PostgresLogicalSource(definition.Id, connection, source.Tables,
-                Logger<PostgresLogicalSource>(definition)),
+                Logger<PostgresLogicalSource>(definition),
+                source.HeartbeatInterval is { } heartbeat ? PostgresSourceOptions.Default with { HeartbeatInterval = heartbeat } : null),
             _ => throw new NotSupportedException($"source.kind '{source.Kind}' is not available on this node yet."),
         };
     }

@@ -25,6 +25,18 @@ public sealed class FakeConnectors : IWorkflowConnectors
 
     public IDeliverySink CreateSink(WorkflowDefinition definition, IDeliveryObserver observer) => Endpoint(definition.Id).Open();
 
-    public IWorkflowTransform CreateTransform(WorkflowDefinition definition, ITransformLogger logger) =>
-        new MarkerTransform(definition.Transform.Version);
+    /// <summary>Changes on which the transforms created from now on overrun their budget (none by default).</summary>
+    public Func<ChangeEvent, bool>? Overruns { get; set; }
+
+    /// <summary>Every transform created, in order (one per stream generation).</summary>
+    public IReadOnlyList<MarkerTransform> Transforms => _transforms.ToArray();
+
+    private readonly ConcurrentQueue<MarkerTransform> _transforms = new();
+
+    public IWorkflowTransform CreateTransform(WorkflowDefinition definition, ITransformLogger logger)
+    {
+        var transform = new MarkerTransform(definition.Transform.Version, Overruns);
+        _transforms.Enqueue(transform);
+        return transform;
+    }
 }
