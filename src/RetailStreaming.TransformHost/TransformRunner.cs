@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Text;
+using System.Text.Json;
 using System.Text.Json.Nodes;
 using RetailStreaming.Transforms;
 
@@ -34,6 +35,7 @@ public sealed class TransformRunner : IDisposable
     public const int DefaultMaxOutputsPerChange = 10_000;
 
     private const int MaxStackFrames = 6;
+    private static readonly JsonSerializerOptions PayloadCopyOptions = new();
     private static readonly TimeSpan MaxBudget = TimeSpan.FromMilliseconds(int.MaxValue);
 
     private readonly BlockingCollection<Action> _work = new();
@@ -326,7 +328,8 @@ public sealed class TransformRunner : IDisposable
                 JsonNode copy;
                 try
                 {
-                    copy = JsonNode.Parse(record.Payload.ToJsonString())!;
+                    // Through UTF-8, not a string: the copy is on every record's path.
+                    copy = JsonNode.Parse(JsonSerializer.SerializeToUtf8Bytes(record.Payload, PayloadCopyOptions))!;
                 }
                 catch (Exception e)
                 {

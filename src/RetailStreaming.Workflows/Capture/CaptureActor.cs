@@ -84,7 +84,10 @@ internal sealed class CaptureActor : ReceiveActor, IWithTimers
         await ReportLagIfDueAsync();
         if (batch.Count == 0)
         {
-            Timers.StartSingleTimer("poll", ReadNext.Instance, _pollInterval);
+            // A streaming source waited for a change within the read already: reading again at
+            // once keeps a change that arrives now from waiting for a timer.
+            if (_source.WaitsForChanges) Self.Tell(ReadNext.Instance);
+            else Timers.StartSingleTimer("poll", ReadNext.Instance, _pollInterval);
             return;
         }
 
