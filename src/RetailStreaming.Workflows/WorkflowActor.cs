@@ -42,6 +42,9 @@ public sealed class WorkflowActor : ReceivePersistentActor, IWithTimers
         public static PersistCheckpointTick Instance { get; } = new();
     }
     private sealed record Rebuild(int AfterGeneration);
+
+    // An ask's timeout must stay within what a timer takes (about 24 days).
+    private static readonly TimeSpan MaxTransformAsk = TimeSpan.FromDays(1);
     private sealed record DrainTimedOut(int Generation);
     private sealed record PendingSwitch(WorkflowDefinition Definition, string FileName, IActorRef ReplyTo);
 
@@ -384,7 +387,7 @@ public sealed class WorkflowActor : ReceivePersistentActor, IWithTimers
             // One chunk at a time, so answers keep source order. Each change has its own budget,
             // which the transform host enforces; this timeout is only a safety net for the whole chunk.
             .SelectAsync(1, chunk => transformRef.Ask<TransformedBatch>(new TransformBatch(chunk),
-                TimeSpan.FromTicks(budget.Ticks * chunk.Count) + slack))
+                TimeSpan.FromTicks(Math.Min(budget.Ticks * chunk.Count, MaxTransformAsk.Ticks)) + slack))
             .SelectMany(transformed => transformed.Changes)
             // A batch holds at most MaxRecords records; a change that gives none still weighs one,
             // so that its position reaches the checkpoint. A partial batch leaves after MaxWait at
