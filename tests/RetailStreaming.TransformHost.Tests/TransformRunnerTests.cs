@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Text.Json;
 using System.Text.Json.Nodes;
 using RetailStreaming.Transforms;
 using static RetailStreaming.TransformHost.Tests.TestPackages;
@@ -404,6 +405,67 @@ public sealed class TransformRunnerTests : IDisposable
         Assert.Empty(await Sample().RunBatchAsync([]));
         using var runner = new TransformRunner(new ScriptedTransform(), Contexts.For(), Budget);
         await Assert.ThrowsAsync<InvalidOperationException>(() => runner.RunBatchAsync([Ticket("a")]));
+    }
+
+    [Fact]
+    public void A_payload_holding_the_transforms_own_objects_is_delivered_as_plain_json()
+    {
+        using var runner = new TransformRunner(new PayloadTransform(), Contexts.For(), Budget);
+        runner.Initialize();
+
+        var record = Single(runner.Run(Changes.Insert("objects", ("id", 1L))));
+
+        Assert.Null(record.Payload.Parent);
+        Assert.Equal("""{"item":{"Name":"widget","Count":2},"list":[1,{"Name":"x","Count":0}],"n":5}""", record.Payload.ToJsonString());
+        var item = record.Payload["item"]!;
+        Assert.False(item is JsonValue value && value.TryGetValue<PayloadTransform.Item>(out _), "the transform's object is still in the payload");
+        Assert.Equal(JsonValueKind.Object, item.GetValueKind());
+    }
+
+    [Theory]
+    [InlineData("deep", "cannot be serialized")]
+    [InlineData("nan", "cannot be serialized")]
+    public void A_payload_that_cannot_be_delivered_is_invalid_output(string table, string reason)
+    {
+        using var runner = new TransformRunner(new PayloadTransform(), Contexts.For(), Budget);
+        runner.Initialize();
+
+        var failed = Failed(runner.Run(Changes.Insert(table, ("id", 1L))), TransformFailureKind.InvalidOutput);
+
+        Assert.Contains(reason, failed.Reason);
+    }
+
+    /// <summary>Payloads with the transform's own objects in them, too deep, or with a NaN.</summary>
+    private sealed class PayloadTransform : ITransform
+    {
+        public sealed class Item
+        {
+            public string Name { get; set; } = "";
+            public int Count { get; set; }
+        }
+
+        public IEnumerable<OutputRecord> Transform(ChangeEvent change, TransformContext context)
+        {
+            JsonNode payload = change.Table switch
+            {
+                "deep" => Deep(100),
+                "nan" => new JsonObject { ["value"] = double.NaN },
+                _ => new JsonObject
+                {
+                    ["item"] = JsonValue.Create(new Item { Name = "widget", Count = 2 }),
+                    ["list"] = new JsonArray(1, JsonValue.Create(new Item { Name = "x" })),
+                    ["n"] = 5,
+                },
+            };
+            return [new OutputRecord("payload", "k", payload)];
+        }
+
+        private static JsonNode Deep(int depth)
+        {
+            JsonNode node = new JsonObject();
+            for (var i = 0; i < depth; i++) node = new JsonObject { ["inner"] = node };
+            return node;
+        }
     }
 
     /// <summary>Echoes the ticket id; "throw-…" throws, "sleep-N…" sleeps N ms first. Records what it was called with.</summary>
