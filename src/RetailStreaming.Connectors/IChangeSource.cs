@@ -34,6 +34,13 @@ public interface IChangeSource : IAsyncDisposable
 
     /// <summary>How far the source is ahead of <paramref name="position"/>: changes waiting and the age of the oldest, where the source can tell.</summary>
     Task<SourceLag> GetLagAsync(SourcePosition position, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// True when <see cref="ReadAsync"/> itself waits a while for a first change (a streaming
+    /// source), so the caller reads again at once after an empty read instead of sleeping, which
+    /// would only delay a change that arrives meanwhile. False by default (a polled source).
+    /// </summary>
+    bool WaitsForChanges => false;
 }
 
 /// <summary>How far a source is ahead of the capture.</summary>

@@ -9,7 +9,7 @@ namespace RetailStreaming.Definitions;
 internal sealed partial class DefinitionValidator(string file)
 {
     private static readonly string[] RootKeys = ["id", "client", "source", "transform", "delivery"];
-    private static readonly string[] SourceKeys = ["kind", "connection", "connectionRef", "tables", "batchSize", "pollInterval"];
+    private static readonly string[] SourceKeys = ["kind", "connection", "connectionRef", "tables", "batchSize", "pollInterval", "heartbeatInterval"];
     private static readonly string[] TransformKeys = ["package", "version", "type", "timeBudget", "settings"];
     private static readonly string[] DeliveryKeys = ["kind", "url", "secretRef", "secretRefs", "timeout", "batching", "retry", "compression", "circuitBreaker", .. TargetKeys];
     private static readonly string[] BatchingKeys = ["maxRecords", "maxBytes", "maxWait"];
@@ -86,10 +86,38 @@ internal sealed partial class DefinitionValidator(string file)
         var tables = Tables(f);
         var batchSize = Int(f, "batchSize", min: 1, max: 10_000) ?? 500;
         var pollInterval = Duration(f, "pollInterval") ?? TimeSpan.FromMilliseconds(200);
+        var heartbeatInterval = HeartbeatInterval(f, kind);
 
         return kind is null || tables is null
             ? null
-            : new SourceDefinition(kind, connection, connectionRef, tables, batchSize, pollInterval);
+            : new SourceDefinition(kind, connection, connectionRef, tables, batchSize, pollInterval, heartbeatInterval);
+    }
+
+    /// <summary>PostgreSQL only: a duration from 1 s to 1 h, or <c>off</c> (<see cref="TimeSpan.Zero"/>); null when not set.</summary>
+    private TimeSpan? HeartbeatInterval(Fields f, string? kind)
+    {
+        const string name = "heartbeatInterval";
+        var node = f.Value(name);
+        if (node is null)
+            return null;
+        if (kind is not null && kind != "postgres")
+        {
+            Error(f.Key(name)!, f.PathOf(name), $"applies to kind postgres only (heartbeats let a replication slot advance); remove it for kind {DefinitionRules.Quote(kind)}");
+            return null;
+        }
+
+        if (node is YamlTreeScalar { IsNull: false, Value: "off" })
+            return TimeSpan.Zero;
+        var interval = Duration(f, name);
+        if (interval is null)
+            return null;
+        if (interval < TimeSpan.FromSeconds(1) || interval > TimeSpan.FromHours(1))
+        {
+            Error(node, f.PathOf(name), $"must be from 1s to 1h, or off; found {Format(interval.Value)}");
+            return null;
+        }
+
+        return interval;
     }
 
     private List<string>? Tables(Fields f)

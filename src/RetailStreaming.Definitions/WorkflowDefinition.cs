@@ -25,13 +25,15 @@ public sealed record WorkflowDefinition(
 /// <param name="Tables">The captured tables, in the source's naming; at least one.</param>
 /// <param name="BatchSize">Changes read per source read (1 to 10,000; default 500).</param>
 /// <param name="PollInterval">How long to wait after a read that found nothing (default 200 ms).</param>
+/// <param name="HeartbeatInterval">PostgreSQL only: how often a heartbeat is written to the WAL so the slot can advance while the tables are idle (1 s to 1 h; <see cref="TimeSpan.Zero"/> is off; null: the connector's default, 10 s).</param>
 public sealed record SourceDefinition(
     string Kind,
     string? Connection,
     string? ConnectionRef,
     IReadOnlyList<string> Tables,
     int BatchSize,
-    TimeSpan PollInterval);
+    TimeSpan PollInterval,
+    TimeSpan? HeartbeatInterval = null);
 
 /// <summary>The transform part of a definition.</summary>
 /// <param name="Package">The NuGet package id holding the transform.</param>

@@ -1,18 +1,22 @@
+using System.Buffers;
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Text;
+using System.Text.Json;
 using System.Text.Json.Nodes;
 using RetailStreaming.Transforms;
 
 namespace RetailStreaming.TransformHost;
 
 /// <summary>
-/// Runs one workflow's transform instance on its changes, one at a time, each within a time budget.
+/// Runs one workflow's transform instance on its changes, one at a time (alone or in batches), each within a time budget.
 /// </summary>
 /// <remarks>
-/// <para>Each call runs on the runner's own thread while the caller waits up to the budget. The
+/// <para>Each call runs on the runner's own thread while the caller waits up to the budget. A batch
+/// (<see cref="RunBatchAsync"/>) is handed over once and runs change after change on that thread, while
+/// the caller watches each change's own budget: the hand-over costs a thread switch per batch, not per change. The
 /// transform's result is enumerated there too, so a lazily-yielding transform is timed, and its
-/// exceptions caught, like any other. Payloads are copied (serialized and parsed again) so that no
+/// exceptions caught, like any other. Payloads are copied (serialized, then deep-cloned) so that no
 /// object of the package's assemblies outlives the call: the records are plain JSON, can no longer be
 /// changed by the transform, and do not keep its load context from unloading.</para>
 /// <para><b>Overruns quarantine the runner.</b> .NET cannot abort a running thread, so a call that
@@ -32,9 +36,14 @@ public sealed class TransformRunner : IDisposable
     public const int DefaultMaxOutputsPerChange = 10_000;
 
     private const int MaxStackFrames = 6;
+    private const int InitialScratchBytes = 4096;
+    private const int MaxScratchBytes = 1 << 20;
+    // The nesting a payload may have, as System.Text.Json reads JSON by default (the earlier copy parsed it).
+    private static readonly JsonWriterOptions PayloadWriterOptions = new() { MaxDepth = 64 };
     private static readonly TimeSpan MaxBudget = TimeSpan.FromMilliseconds(int.MaxValue);
 
     private readonly BlockingCollection<Action> _work = new();
+    private ArrayBufferWriter<byte> _scratch = new(InitialScratchBytes);
     private readonly Thread _thread;
     private readonly LoadedTransform? _owned;
     private readonly int _maxOutputs;
@@ -158,6 +167,60 @@ public sealed class TransformRunner : IDisposable
     }
 
     /// <summary>
+    /// Transforms a batch of changes in order on the runner's thread, in one hand-over, each change
+    /// still within its own time budget; the caller's thread is not blocked.
+    /// </summary>
+    /// <remarks>
+    /// One result per change, in input order, for a prefix of the batch: the results stop at the first
+    /// change that overran its budget (its result is <see cref="TransformFailureKind.Overran"/>, and the
+    /// runner is quarantined) or, when the runner is quarantined already, at the first change
+    /// (<see cref="TransformFailureKind.Quarantined"/>). A change that throws or gives invalid output
+    /// fails alone: the changes after it still run. The budget is per change: a long batch of quick
+    /// changes never overruns.
+    /// </remarks>
+    public async Task<IReadOnlyList<TransformResult>> RunBatchAsync(IReadOnlyList<ChangeEvent> changes)
+    {
+        ArgumentNullException.ThrowIfNull(changes);
+        if (changes.Count == 0) return [];
+        for (var i = 0; i < changes.Count; i++)
+            if (changes[i] is null) throw new ArgumentException($"Change {i} of the batch is null.", nameof(changes));
+        if (Enter(initializing: false) is not { } transform) return [QuarantinedResult()];
+
+        var batch = new BatchCall(changes.Count);
+        batch.Started[0] = Stopwatch.GetTimestamp();
+        _work.Add(() => ExecuteBatch(transform, changes, batch));
+        var budgetTicks = (long)(TimeBudget.TotalSeconds * Stopwatch.Frequency);
+        while (true)
+        {
+            var index = Volatile.Read(ref batch.Index);
+            if (index >= changes.Count) break;
+            var started = Volatile.Read(ref batch.Started[index]);
+            var remaining = budgetTicks - (Stopwatch.GetTimestamp() - started);
+            if (remaining <= 0)
+            {
+                // The change at `index` is past its budget, unless the worker finishes it just now:
+                // whoever moves the index first decides.
+                if (Interlocked.CompareExchange(ref batch.Index, BatchCall.Abandoned, index) != index) continue;
+                var results = new List<TransformResult>(index + 1);
+                for (var i = 0; i < index; i++) results.Add(batch.Results[i]!);
+                results.Add(Overran(started));
+                return results;
+            }
+            try
+            {
+                await batch.Done.Task.WaitAsync(TimeSpan.FromSeconds(remaining / (double)Stopwatch.Frequency)).ConfigureAwait(false);
+                break;
+            }
+            catch (TimeoutException)
+            {
+                // Check which change runs now and how long it has run.
+            }
+        }
+        Volatile.Write(ref _busy, 0);
+        return batch.Results!;
+    }
+
+    /// <summary>
     /// Stops the runner's thread (once any abandoned call has returned) and releases the transform,
     /// and with it, when the runner owns it, the package version's load context.
     /// </summary>
@@ -218,6 +281,33 @@ public sealed class TransformRunner : IDisposable
     private TransformResult QuarantinedResult() =>
         new TransformResult.Failed(TransformFailureKind.Quarantined, $"The transform is quarantined and was not called. {_quarantineReason}", TimeSpan.Zero);
 
+    /// <summary>A batch in progress: the worker publishes each change's start and result, then moves <see cref="Index"/> on.</summary>
+    private sealed class BatchCall(int count)
+    {
+        public const int Abandoned = -1;
+        public readonly long[] Started = new long[count];
+        public readonly TransformResult[] Results = new TransformResult[count];
+        public readonly TaskCompletionSource Done = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        public int Index;
+    }
+
+    private void ExecuteBatch(ITransform transform, IReadOnlyList<ChangeEvent> changes, BatchCall batch)
+    {
+        for (var i = 0; i < changes.Count; i++)
+        {
+            // The first change's start is the hand-over, as for a single change; the others' are
+            // written below, before the index moves to them.
+            var result = Execute(transform, changes[i]);
+            batch.Results[i] = result;
+            // Written before the index moves (a full fence), so the waiting side reads a complete
+            // result and the next change's start. When the waiting side abandoned this change, the
+            // runner is quarantined and the transform is not called again.
+            if (i + 1 < changes.Count) batch.Started[i + 1] = Stopwatch.GetTimestamp();
+            if (Interlocked.CompareExchange(ref batch.Index, i + 1, i) != i) return;
+        }
+        batch.Done.SetResult();
+    }
+
     private TransformResult Execute(ITransform transform, ChangeEvent change)
     {
         var started = Stopwatch.GetTimestamp();
@@ -243,7 +333,7 @@ public sealed class TransformRunner : IDisposable
                 JsonNode copy;
                 try
                 {
-                    copy = JsonNode.Parse(record.Payload.ToJsonString())!;
+                    copy = Detach(record.Payload);
                 }
                 catch (Exception e)
                 {
@@ -260,6 +350,30 @@ public sealed class TransformRunner : IDisposable
 
         TransformResult Invalid(string reason) =>
             new TransformResult.Failed(TransformFailureKind.InvalidOutput, reason, Stopwatch.GetElapsedTime(started));
+    }
+
+    /// <summary>
+    /// A detached copy of a payload that the delivery can always serialize and that holds no object
+    /// of the package. Writing it first proves it serializes (depth, numbers, the package's own
+    /// converters, all within the budget); the deep clone then turns every value that is not a
+    /// framework primitive into JSON (System.Text.Json clones such values by serializing them), at a
+    /// fraction of the cost of parsing the written text again.
+    /// </summary>
+    private JsonNode Detach(JsonNode payload)
+    {
+        // Only the runner's thread gets here, one call at a time: the scratch buffer is its own.
+        _scratch.ResetWrittenCount();
+        try
+        {
+            using var writer = new Utf8JsonWriter(_scratch, PayloadWriterOptions);
+            payload.WriteTo(writer);
+        }
+        finally
+        {
+            // One huge payload must not keep its buffer for the runner's lifetime.
+            if (_scratch.Capacity > MaxScratchBytes) _scratch = new ArrayBufferWriter<byte>(InitialScratchBytes);
+        }
+        return payload.DeepClone();
     }
 
     /// <summary>Exception type and message (inner ones too) and the top frames of the transform's own stack.</summary>

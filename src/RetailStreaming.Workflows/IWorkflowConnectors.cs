@@ -21,7 +21,7 @@ public interface IWorkflowConnectors
     IWorkflowTransform CreateTransform(WorkflowDefinition definition, ITransformLogger logger);
 }
 
-/// <summary>A transform as the transform actor runs it: one change at a time, within a time budget.</summary>
+/// <summary>A transform as the transform actor runs it: one change at a time (alone or in batches), each within a time budget.</summary>
 public interface IWorkflowTransform : IDisposable
 {
     /// <summary>The version that runs (recorded with each dead letter).</summary>
@@ -29,6 +29,25 @@ public interface IWorkflowTransform : IDisposable
 
     /// <summary>Runs the transform on one change; never throws for the transform's own faults.</summary>
     Task<TransformOutcome> RunAsync(ChangeEvent change, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Runs the transform on a batch of changes, in order; never throws for the transform's own faults.
+    /// One outcome per change, in input order, for a prefix of the batch: the outcomes stop after the
+    /// first one that <see cref="TransformOutcome.Overran"/> (the changes after it are not run). A change
+    /// that fails otherwise fails alone. The default runs <see cref="RunAsync"/> change by change;
+    /// a transform host overrides it to hand the whole batch over at once.
+    /// </summary>
+    async Task<IReadOnlyList<TransformOutcome>> RunBatchAsync(IReadOnlyList<ChangeEvent> changes, CancellationToken cancellationToken)
+    {
+        var outcomes = new List<TransformOutcome>(changes.Count);
+        foreach (var change in changes)
+        {
+            var outcome = await RunAsync(change, cancellationToken);
+            outcomes.Add(outcome);
+            if (outcome.Overran) break;
+        }
+        return outcomes;
+    }
 }
 
 /// <summary>What a transform made of one change.</summary>

@@ -11,7 +11,8 @@ namespace RetailStreaming.Workflows;
 internal static class StreamProtocol
 {
     // capture
-    public sealed record StartCapture(ISourceQueueWithComplete<ChangeEvent> Queue, SourcePosition From);
+    /// <summary>The capture offers each read as one element (a chunk of changes in source order), so the stream moves batches, not single changes.</summary>
+    public sealed record StartCapture(ISourceQueueWithComplete<IReadOnlyList<ChangeEvent>> Queue, SourcePosition From);
     public sealed record StopCapture;
     public sealed record ConfirmCheckpoint(SourcePosition Checkpoint);
     public sealed record CaptureStarted(int Generation);
@@ -19,7 +20,13 @@ internal static class StreamProtocol
     public sealed record SourceLagReport(int Generation, long? PendingChanges, long? PendingBytes, TimeSpan? OldestPendingAge);
 
     // transform
-    public sealed record TransformChange(ChangeEvent Change);
+    /// <summary>One ask of the transform stage: changes in source order.</summary>
+    public sealed record TransformBatch(IReadOnlyList<ChangeEvent> Changes);
+    /// <summary>
+    /// The answer: one entry per change in the batch's order, or fewer, ending with a change that
+    /// overran its time budget (the workflow is then quarantined and the rest is read again later).
+    /// </summary>
+    public sealed record TransformedBatch(IReadOnlyList<TransformedChange> Changes);
     public sealed record TransformQuarantined(int Generation, string Reason);
 
     // delivery

@@ -43,6 +43,9 @@ public sealed class WorkflowActor : ReceivePersistentActor, IWithTimers
         public static PersistCheckpointTick Instance { get; } = new();
     }
     private sealed record Rebuild(int AfterGeneration);
+
+    // An ask's timeout must stay within what a timer takes (about 24 days).
+    private static readonly TimeSpan MaxTransformAsk = TimeSpan.FromDays(1);
     private sealed record DrainTimedOut(int Generation);
     private sealed record PendingSwitch(WorkflowDefinition Definition, string FileName, IActorRef ReplyTo);
 
@@ -394,13 +397,21 @@ public sealed class WorkflowActor : ReceivePersistentActor, IWithTimers
         Context.Watch(_delivery);
 
         var transformRef = _transform;
-        var askTimeout = def.Transform.TimeBudget + _deps.Settings.TransformAskSlack;
+        var budget = def.Transform.TimeBudget;
+        var slack = _deps.Settings.TransformAskSlack;
         var batching = def.Delivery.Batching;
-        var (queue, killSwitch) = Source.Queue<ChangeEvent>(_deps.Settings.QueueSize, OverflowStrategy.Backpressure)
-            .ViaMaterialized(KillSwitches.Single<ChangeEvent>(), Keep.Both)
-            .SelectAsync(1, change => transformRef.Ask<TransformedChange>(new TransformChange(change), askTimeout))
+        // Elements up to the transform are the capture's reads (chunks of at most source.batchSize
+        // changes, in source order): one offer and one ask per read, not per change.
+        var (queue, killSwitch) = Source.Queue<IReadOnlyList<ChangeEvent>>(QueueChunks(def), OverflowStrategy.Backpressure)
+            .ViaMaterialized(KillSwitches.Single<IReadOnlyList<ChangeEvent>>(), Keep.Both)
+            // One chunk at a time, so answers keep source order. Each change has its own budget,
+            // which the transform host enforces; this timeout is only a safety net for the whole chunk.
+            .SelectAsync(1, chunk => transformRef.Ask<TransformedBatch>(new TransformBatch(chunk),
+                TimeSpan.FromTicks(Math.Min(budget.Ticks * chunk.Count, MaxTransformAsk.Ticks)) + slack))
+            .SelectMany(transformed => transformed.Changes)
             // A batch holds at most MaxRecords records; a change that gives none still weighs one,
-            // so that its position reaches the checkpoint.
+            // so that its position reaches the checkpoint. A partial batch leaves after MaxWait at
+            // most: a change at a low rate waits for no other timer.
             .GroupedWeightedWithin(batching.MaxRecords, batching.MaxRecords, batching.MaxWait, t => Math.Max(1, t.Outputs.Count))
             .Select(IReadOnlyList<TransformedChange> (batch) => batch.ToList())
             .To(Sink.ActorRefWithAck<IReadOnlyList<TransformedChange>>(
@@ -417,12 +428,19 @@ public sealed class WorkflowActor : ReceivePersistentActor, IWithTimers
     }
 
     /// <summary>
-    /// The most changes that can be read but not yet done: the capture's read-ahead, the queue,
-    /// the transform stage, the batch being formed, the one in the sink's buffer and the one being
-    /// delivered.
+    /// The capture → transform queue holds whole reads: as many as fit in <see cref="WorkflowSettings.QueueSize"/>
+    /// changes, at least one.
+    /// </summary>
+    private int QueueChunks(WorkflowDefinition def) => Math.Max(1, _deps.Settings.QueueSize / def.Source.BatchSize);
+
+    /// <summary>
+    /// The most changes that can be read but not yet done: the capture's read being offered, the
+    /// queue's reads, the read in the transform stage and the one being split into single changes
+    /// (each at most source.batchSize), then the batch being formed, the one in the sink's buffer
+    /// and the one being delivered.
     /// </summary>
     private long InFlightBound(WorkflowDefinition def) =>
-        def.Source.BatchSize + _deps.Settings.QueueSize + 1 + 3L * def.Delivery.Batching.MaxRecords;
+        (long)def.Source.BatchSize * (QueueChunks(def) + 3) + 3L * def.Delivery.Batching.MaxRecords;
 
     private void HandleBatchDone(BatchDone m)
     {

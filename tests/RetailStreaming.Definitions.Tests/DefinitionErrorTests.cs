@@ -135,6 +135,28 @@ public class DefinitionErrorTests
         Assert.Contains(found, error.Message);
     }
 
+    [Fact]
+    public void A_heartbeat_interval_is_for_postgres_sources_only()
+    {
+        var error = SingleError(With(TablesLine, TablesLine + "\n  heartbeatInterval: 5s"));
+
+        Assert.Equal(("source.heartbeatInterval", 7, 3), (error.Field, error.Line, error.Column));
+        Assert.Equal("applies to kind postgres only (heartbeats let a replication slot advance); remove it for kind 'sqlite'", error.Message);
+    }
+
+    [Theory]
+    [InlineData("500ms", "must be from 1s to 1h, or off; found 500ms")]
+    [InlineData("2h", "must be from 1s to 1h, or off; found 7200s")]
+    [InlineData("0s", "must be positive; found '0s'")]
+    [InlineData("soon", "malformed duration 'soon'")]
+    public void A_heartbeat_interval_out_of_range_is_rejected(string value, string message)
+    {
+        var error = SingleError(With("  kind: sqlite", "  kind: postgres").Replace(TablesLine, TablesLine + $"\n  heartbeatInterval: {value}"));
+
+        Assert.Equal(("source.heartbeatInterval", 7, 22), (error.Field, error.Line, error.Column));
+        Assert.StartsWith(message, error.Message);
+    }
+
     [Theory]
     [InlineData("0")]
     [InlineData("10001")]

@@ -129,6 +129,25 @@ public class WorkflowDefinitionReaderTests
     }
 
     [Theory]
+    [InlineData("1s", 1_000)]
+    [InlineData("30s", 30_000)]
+    [InlineData("1h", 3_600_000)]
+    [InlineData("off", 0)]
+    public void A_postgres_source_takes_a_heartbeat_interval(string text, double milliseconds)
+    {
+        var definition = WorkflowDefinitionReader.Parse(With("  kind: sqlite", "  kind: postgres")
+            .Replace("  tables: [tickets, products, catalog]", $"  tables: [tickets]\n  heartbeatInterval: {text}"));
+
+        Assert.Equal(TimeSpan.FromMilliseconds(milliseconds), definition.Source.HeartbeatInterval);
+    }
+
+    [Fact]
+    public void Without_a_heartbeat_interval_the_connector_default_applies()
+    {
+        Assert.Null(WorkflowDefinitionReader.Parse(With("  kind: sqlite", "  kind: postgres")).Source.HeartbeatInterval);
+    }
+
+    [Theory]
     [InlineData("abc")]
     [InlineData("a-1")]
     [InlineData("retail-2024-eu")]

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Text.Json;
 using System.Text.Json.Nodes;
 using RetailStreaming.Transforms;
 using static RetailStreaming.TransformHost.Tests.TestPackages;
@@ -342,6 +343,174 @@ public sealed class TransformRunnerTests : IDisposable
     {
         public IEnumerable<OutputRecord> Transform(ChangeEvent change, TransformContext context) =>
             [OutputRecord.Delete("store", change.Key.GetString("store_id")!)];
+    }
+
+    // ---- batches ----
+
+    private static ChangeEvent Ticket(string id) => Changes.Insert("tickets", ("ticket_id", id));
+
+    private ScriptedTransform Scripted(out TransformRunner runner, TimeSpan budget)
+    {
+        var transform = new ScriptedTransform();
+        runner = new TransformRunner(transform, Contexts.For(), budget);
+        _runners.Add(runner);
+        runner.Initialize();
+        return transform;
+    }
+
+    [Fact]
+    public async Task A_batch_gives_one_result_per_change_in_order_and_a_throwing_change_fails_alone()
+    {
+        var transform = Scripted(out var runner, Budget);
+        var batch = new[] { Ticket("a"), Ticket("b"), Ticket("throw-c"), Ticket("d"), Ticket("e") };
+
+        var results = await runner.RunBatchAsync(batch);
+
+        Assert.Equal(5, results.Count);
+        Assert.Equal(["a", "b"], results.Take(2).Select(r => Single(r).Key));
+        var failed = Failed(results[2], TransformFailureKind.Threw);
+        Assert.Contains("cannot price throw-c", failed.Reason);
+        Assert.Equal(["d", "e"], results.Skip(3).Select(r => Single(r).Key));
+        Assert.Equal(["a", "b", "throw-c", "d", "e"], transform.Called);
+        Assert.False(runner.IsQuarantined);
+
+        // The runner takes the next batch (and single changes) as before.
+        Assert.Equal("f", Single(Assert.Single(await runner.RunBatchAsync([Ticket("f")]))).Key);
+        Assert.Equal("g", Single(await runner.RunAsync(Ticket("g"))).Key);
+    }
+
+    [Fact]
+    public async Task An_overrun_mid_batch_ends_the_batch_there_and_quarantines_the_runner()
+    {
+        var transform = Scripted(out var runner, TimeSpan.FromMilliseconds(200));
+        var batch = new[] { Ticket("a"), Ticket("b"), Ticket("sleep-1000"), Ticket("d"), Ticket("e") };
+
+        var clock = Stopwatch.StartNew();
+        var results = await runner.RunBatchAsync(batch);
+
+        Assert.InRange(clock.Elapsed, TimeSpan.FromMilliseconds(190), TimeSpan.FromMilliseconds(2500));
+        Assert.Equal(3, results.Count);
+        Assert.Equal(["a", "b"], results.Take(2).Select(r => Single(r).Key));
+        var overran = Failed(results[2], TransformFailureKind.Overran);
+        Assert.Contains("time budget of 200 ms", overran.Reason);
+        Assert.True(runner.IsQuarantined);
+
+        var next = await runner.RunBatchAsync([Ticket("f"), Ticket("g")]);
+        Failed(Assert.Single(next), TransformFailureKind.Quarantined);
+        // Once the abandoned change returns, the rest of its batch is not run either.
+        await transform.SleptOnce.WaitAsync(TimeSpan.FromSeconds(10));
+        await Task.Delay(200); // time for the runner's thread to go on, were it to
+        Assert.Equal(["a", "b", "sleep-1000"], transform.Called);
+    }
+
+    [Fact]
+    public async Task The_budget_is_per_change_so_a_long_batch_of_quick_changes_does_not_overrun()
+    {
+        Scripted(out var runner, TimeSpan.FromMilliseconds(300));
+        var batch = Enumerable.Range(0, 8).Select(i => Ticket($"sleep-100-{i}")).ToArray();
+
+        var clock = Stopwatch.StartNew();
+        var results = await runner.RunBatchAsync(batch);
+
+        Assert.True(clock.Elapsed > TimeSpan.FromMilliseconds(700), $"the batch took {clock.Elapsed}");
+        Assert.Equal(batch.Select((_, i) => $"sleep-100-{i}"), results.Select(r => Single(r).Key));
+        Assert.False(runner.IsQuarantined);
+    }
+
+    [Fact]
+    public async Task An_empty_batch_gives_no_results_and_a_batch_is_refused_before_Initialize()
+    {
+        Assert.Empty(await Sample().RunBatchAsync([]));
+        using var runner = new TransformRunner(new ScriptedTransform(), Contexts.For(), Budget);
+        await Assert.ThrowsAsync<InvalidOperationException>(() => runner.RunBatchAsync([Ticket("a")]));
+    }
+
+    [Fact]
+    public void A_payload_holding_the_transforms_own_objects_is_delivered_as_plain_json()
+    {
+        using var runner = new TransformRunner(new PayloadTransform(), Contexts.For(), Budget);
+        runner.Initialize();
+
+        var record = Single(runner.Run(Changes.Insert("objects", ("id", 1L))));
+
+        Assert.Null(record.Payload.Parent);
+        Assert.Equal("""{"item":{"Name":"widget","Count":2},"list":[1,{"Name":"x","Count":0}],"n":5}""", record.Payload.ToJsonString());
+        var item = record.Payload["item"]!;
+        Assert.False(item is JsonValue value && value.TryGetValue<PayloadTransform.Item>(out _), "the transform's object is still in the payload");
+        Assert.Equal(JsonValueKind.Object, item.GetValueKind());
+    }
+
+    [Theory]
+    [InlineData("deep", "cannot be serialized")]
+    [InlineData("nan", "cannot be serialized")]
+    public void A_payload_that_cannot_be_delivered_is_invalid_output(string table, string reason)
+    {
+        using var runner = new TransformRunner(new PayloadTransform(), Contexts.For(), Budget);
+        runner.Initialize();
+
+        var failed = Failed(runner.Run(Changes.Insert(table, ("id", 1L))), TransformFailureKind.InvalidOutput);
+
+        Assert.Contains(reason, failed.Reason);
+    }
+
+    /// <summary>Payloads with the transform's own objects in them, too deep, or with a NaN.</summary>
+    private sealed class PayloadTransform : ITransform
+    {
+        public sealed class Item
+        {
+            public string Name { get; set; } = "";
+            public int Count { get; set; }
+        }
+
+        public IEnumerable<OutputRecord> Transform(ChangeEvent change, TransformContext context)
+        {
+            JsonNode payload = change.Table switch
+            {
+                "deep" => Deep(100),
+                "nan" => new JsonObject { ["value"] = double.NaN },
+                _ => new JsonObject
+                {
+                    ["item"] = JsonValue.Create(new Item { Name = "widget", Count = 2 }),
+                    ["list"] = new JsonArray(1, JsonValue.Create(new Item { Name = "x" })),
+                    ["n"] = 5,
+                },
+            };
+            return [new OutputRecord("payload", "k", payload)];
+        }
+
+        private static JsonNode Deep(int depth)
+        {
+            JsonNode node = new JsonObject();
+            for (var i = 0; i < depth; i++) node = new JsonObject { ["inner"] = node };
+            return node;
+        }
+    }
+
+    /// <summary>Echoes the ticket id; "throw-…" throws, "sleep-N…" sleeps N ms first. Records what it was called with.</summary>
+    private sealed class ScriptedTransform : ITransform
+    {
+        private readonly System.Collections.Concurrent.ConcurrentQueue<string> _called = new();
+
+        private readonly TaskCompletionSource _slept = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public IReadOnlyList<string> Called => _called.ToArray();
+
+        /// <summary>Completes when a first sleeping change returns.</summary>
+        public Task SleptOnce => _slept.Task;
+
+        public IEnumerable<OutputRecord> Transform(ChangeEvent change, TransformContext context)
+        {
+            var id = change.Key.GetString("ticket_id")!;
+            _called.Enqueue(id);
+            if (id.StartsWith("throw", StringComparison.Ordinal))
+                throw new InvalidOperationException($"cannot price {id}");
+            if (id.StartsWith("sleep-", StringComparison.Ordinal))
+            {
+                Thread.Sleep(int.Parse(id.Split('-')[1]));
+                _slept.TrySetResult();
+            }
+            return [new OutputRecord("echo", id, new JsonObject { ["id"] = id })];
+        }
     }
 
     private sealed class InlineTransform : ITransform

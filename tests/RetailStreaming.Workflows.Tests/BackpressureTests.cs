@@ -22,9 +22,10 @@ public sealed class BackpressureTests(ITestOutputHelper output) : WorkflowTestKi
         await ApplyAsync(node, id, Yaml(id, batchSize: 50, maxRecords: 10, maxWait: "20ms"));
         var first = await AwaitStatusAsync(node, id, s => s.State == WorkflowRunState.Running && s.DeliveredChanges > 0, "delivering");
         var bound = first.InFlightBound;
-        // The bound the definition and the settings give: the capture's read, the queue, the
-        // transform stage, and three batches (forming, buffered, being delivered).
-        Assert.Equal(50 + FastSettings.QueueSize + 1 + 3 * 10, bound);
+        // The bound the definition and the settings give: reads of 50 changes (the capture's own,
+        // the queue's (32 changes hold no whole read, so one), the one being transformed and the
+        // one being split), and three delivery batches of 10 (forming, buffered, being delivered).
+        Assert.Equal(50 * (1 + 1 + 1 + 1) + 3 * 10, bound);
 
         var samples = 0;
         var watch = Stopwatch.StartNew();

@@ -111,6 +111,9 @@ public sealed class PostgresLogicalSource : IChangeSource
     /// <summary>How many changes are read from the replication stream and wait for <see cref="ReadAsync"/> (at most <see cref="PostgresSourceOptions.MaxBufferedChanges"/>).</summary>
     public int BufferedChanges => _reader?.Buffered ?? 0;
 
+    /// <summary>True unless <see cref="PostgresSourceOptions.ReadWait"/> is zero: a read waits for a first change itself.</summary>
+    public bool WaitsForChanges => _options.ReadWait > TimeSpan.Zero;
+
     /// <summary>The LSN this source last confirmed to the server as flushed (0 before the first).</summary>
     public ulong ConfirmedLsn => _tracker.Flushed;
 

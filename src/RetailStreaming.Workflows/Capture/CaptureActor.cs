@@ -8,9 +8,9 @@ using static RetailStreaming.Workflows.StreamProtocol;
 namespace RetailStreaming.Workflows.Capture;
 
 /// <summary>
-/// Reads changes from the source connector in commit order and offers them to the workflow's
-/// stream through its <c>Source.Queue</c>, awaiting each offer: when the stream backpressures
-/// (a slow endpoint), the capture stops reading. Owns (and disposes) its connector.
+/// Reads changes from the source connector in commit order and offers each read, as one chunk, to
+/// the workflow's stream through its <c>Source.Queue</c>, awaiting each offer: when the stream
+/// backpressures (a slow endpoint), the capture stops reading. Owns (and disposes) its connector.
 /// </summary>
 /// <remarks>
 /// Handlers are asynchronous and the mailbox waits for each, so the connector is never called
@@ -32,7 +32,7 @@ internal sealed class CaptureActor : ReceiveActor, IWithTimers
     private readonly IActorRef _workflow;
     private readonly ILoggingAdapter _log;
     private readonly CancellationTokenSource _stopping;
-    private ISourceQueueWithComplete<ChangeEvent>? _queue;
+    private ISourceQueueWithComplete<IReadOnlyList<ChangeEvent>>? _queue;
     private SourcePosition _position;
     private bool _stopRequested;
     private bool _completed;
@@ -84,29 +84,37 @@ internal sealed class CaptureActor : ReceiveActor, IWithTimers
         await ReportLagIfDueAsync();
         if (batch.Count == 0)
         {
-            Timers.StartSingleTimer("poll", ReadNext.Instance, _pollInterval);
+            // A streaming source waited for a change within the read already: reading again at
+            // once keeps a change that arrives now from waiting for a timer.
+            if (_source.WaitsForChanges) Self.Tell(ReadNext.Instance);
+            else Timers.StartSingleTimer("poll", ReadNext.Instance, _pollInterval);
             return;
+        }
+
+        var previous = _position;
+        foreach (var change in batch)
+        {
+            if (change.Position <= previous)
+                throw new InvalidOperationException(
+                    $"The source returned position {change.Position} after {previous}: positions must increase.");
+            previous = change.Position;
         }
 
         // Report before offering, so the workflow counts them in flight before any can be done.
         _workflow.Tell(new Captured(_generation, batch.Count, batch[^1].Position));
-        foreach (var change in batch)
+        // The whole read is one element of the stream: one offer and one transform hand-over per
+        // read instead of per change. A read holds at most batchSize changes, which bounds it.
+        var result = await _queue.OfferAsync(batch);
+        switch (result)
         {
-            if (change.Position <= _position)
-                throw new InvalidOperationException(
-                    $"The source returned position {change.Position} after {_position}: positions must increase.");
-            var result = await _queue.OfferAsync(change);
-            switch (result)
-            {
-                case QueueOfferResult.Enqueued:
-                    _position = change.Position;
-                    break;
-                case QueueOfferResult.Failure f:
-                    throw new InvalidOperationException("The workflow stream failed while capture offered a change.", f.Cause);
-                default:
-                    if (_stopRequested) return;
-                    throw new InvalidOperationException($"The workflow stream refused a change ({result.GetType().Name}).");
-            }
+            case QueueOfferResult.Enqueued:
+                _position = batch[^1].Position;
+                break;
+            case QueueOfferResult.Failure f:
+                throw new InvalidOperationException("The workflow stream failed while capture offered changes.", f.Cause);
+            default:
+                if (_stopRequested) return;
+                throw new InvalidOperationException($"The workflow stream refused changes ({result.GetType().Name}).");
         }
 
         // Read again at once after a non-empty read: a streaming source (PostgreSQL) hands over what

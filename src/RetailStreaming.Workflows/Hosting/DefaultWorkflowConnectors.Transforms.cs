@@ -36,13 +36,23 @@ public sealed partial class DefaultWorkflowConnectors
         public string Version => version;
 
         public async Task<TransformOutcome> RunAsync(ChangeEvent change, CancellationToken cancellationToken) =>
-            await runner.RunAsync(change) switch
-            {
-                TransformResult.Ok ok => TransformOutcome.Ok(ok.Outputs),
-                TransformResult.Failed f => TransformOutcome.Failed(
-                    $"{f.Kind}: {f.Reason}", overran: f.Kind is TransformFailureKind.Overran or TransformFailureKind.Quarantined),
-                var other => TransformOutcome.Failed($"unexpected transform result {other.GetType().Name}"),
-            };
+            Outcome(await runner.RunAsync(change));
+
+        public async Task<IReadOnlyList<TransformOutcome>> RunBatchAsync(IReadOnlyList<ChangeEvent> changes, CancellationToken cancellationToken)
+        {
+            var results = await runner.RunBatchAsync(changes);
+            var outcomes = new TransformOutcome[results.Count];
+            for (var i = 0; i < results.Count; i++) outcomes[i] = Outcome(results[i]);
+            return outcomes;
+        }
+
+        private static TransformOutcome Outcome(TransformResult result) => result switch
+        {
+            TransformResult.Ok ok => TransformOutcome.Ok(ok.Outputs),
+            TransformResult.Failed f => TransformOutcome.Failed(
+                $"{f.Kind}: {f.Reason}", overran: f.Kind is TransformFailureKind.Overran or TransformFailureKind.Quarantined),
+            var other => TransformOutcome.Failed($"unexpected transform result {other.GetType().Name}"),
+        };
 
         public void Dispose() => runner.Dispose();
     }

@@ -57,8 +57,15 @@ public sealed partial class DefaultWorkflowConnectors : IWorkflowConnectors, IDi
         {
             "sqlite" => new SqliteChangeTableSource(definition.Id, connection, source.Tables,
                 Logger<SqliteChangeTableSource>(definition)),
+            // A PostgreSQL read waits for a first change up to the poll interval (the capture then
+            // reads again at once), so a change after an idle time is not held by a timer.
             "postgres" => new PostgresLogicalSource(definition.Id, connection, source.Tables,
-                Logger<PostgresLogicalSource>(definition)),
+                Logger<PostgresLogicalSource>(definition),
+                PostgresSourceOptions.Default with
+                {
+                    ReadWait = source.PollInterval,
+                    HeartbeatInterval = source.HeartbeatInterval ?? PostgresSourceOptions.Default.HeartbeatInterval,
+                }),
             _ => throw new NotSupportedException($"source.kind '{source.Kind}' is not available on this node yet."),
         };
     }

@@ -8,10 +8,11 @@ using static RetailStreaming.Workflows.StreamProtocol;
 namespace RetailStreaming.Workflows.Transform;
 
 /// <summary>
-/// Hosts the workflow's transform. The stream asks it for each change (<c>SelectAsync</c>, one at
-/// a time, so output order is source order). A change the transform rejects, or on which it
-/// overruns its time budget, is stored in the dead-letter store with its input, the transform
-/// version and the error before the answer goes back, so it is never lost and never loops.
+/// Hosts the workflow's transform. The stream asks it once per batch of changes (<c>SelectAsync</c>,
+/// one batch at a time, and the answer keeps the batch's order, so output order is source order). A
+/// change the transform rejects, or on which it overruns its time budget, is stored in the
+/// dead-letter store with its input, the transform version and the error before the answer goes
+/// back, so it is never lost and never loops; the other changes of its batch go on.
 /// </summary>
 internal sealed class TransformActor : ReceiveActor
 {
@@ -36,31 +37,48 @@ internal sealed class TransformActor : ReceiveActor
         _log = log;
         _stopping = CancellationTokenSource.CreateLinkedTokenSource(generationCancelled);
 
-        ReceiveAsync<TransformChange>(async msg =>
+        ReceiveAsync<TransformBatch>(async msg =>
         {
             // After an overrun the workflow tears the stream down; the changes still in it are
             // neither transformed nor dead-lettered, they will be read again from the checkpoint.
             if (_quarantined) return;
             var replyTo = Sender;
-            var change = msg.Change;
-            var outcome = await _transform.RunAsync(change, _stopping.Token);
-            if (outcome.Outputs is { } outputs)
+            var changes = msg.Changes;
+            var outcomes = await _transform.RunBatchAsync(changes, _stopping.Token);
+            if (outcomes.Count == 0 || outcomes.Count > changes.Count
+                || (outcomes.Count < changes.Count && !outcomes[^1].Overran))
+                throw new InvalidOperationException(
+                    $"The transform answered {outcomes.Count} outcomes for {changes.Count} changes: one per change, or fewer ending with an overrun.");
+
+            var done = new TransformedChange[outcomes.Count];
+            string? overrun = null;
+            for (var i = 0; i < outcomes.Count; i++)
             {
-                replyTo.Tell(new TransformedChange(change, outputs, false, _transform.Version));
-                return;
+                var change = changes[i];
+                var outcome = outcomes[i];
+                if (outcome.Outputs is { } outputs)
+                {
+                    done[i] = new TransformedChange(change, outputs, false, _transform.Version);
+                    continue;
+                }
+
+                var reason = outcome.Error ?? "the transform failed without a reason";
+                _log.Warning("Transform rejected change at {Position} ({Table} {Operation}); dead-lettered: {Reason}",
+                    change.Position, change.Table, change.Operation, reason);
+                await _deadLetters.AddAsync(new DeadLetter(
+                    0, _workflowId, _clientId, "transform", change.Position.Value, null, _transform.Version,
+                    reason, ChangeEventJson.Serialize(change), null, DateTimeOffset.UtcNow), _stopping.Token);
+                done[i] = new TransformedChange(change, [], true, _transform.Version);
+                if (outcome.Overran) overrun = reason;
             }
 
-            var reason = outcome.Error ?? "the transform failed without a reason";
-            _log.Warning("Transform rejected change at {Position} ({Table} {Operation}); dead-lettered: {Reason}",
-                change.Position, change.Table, change.Operation, reason);
-            await _deadLetters.AddAsync(new DeadLetter(
-                0, _workflowId, _clientId, "transform", change.Position.Value, null, _transform.Version,
-                reason, ChangeEventJson.Serialize(change), null, DateTimeOffset.UtcNow), _stopping.Token);
-            replyTo.Tell(new TransformedChange(change, [], true, _transform.Version));
-            if (outcome.Overran)
+            // Only the changes up to the overrun one are answered: the ones after it were not run,
+            // and are read again from the checkpoint once a fixed definition is applied.
+            replyTo.Tell(new TransformedBatch(done));
+            if (overrun is not null)
             {
                 _quarantined = true;
-                _workflow.Tell(new TransformQuarantined(_generation, reason));
+                _workflow.Tell(new TransformQuarantined(_generation, overrun));
             }
         });
     }

@@ -28,6 +28,19 @@ public sealed class FakeConnectors : IWorkflowConnectors
     /// <summary>Transform versions that no longer reject poisoned rows (a fixed transform).</summary>
     public ConcurrentDictionary<string, bool> FixedVersions { get; } = new();
 
-    public IWorkflowTransform CreateTransform(WorkflowDefinition definition, ITransformLogger logger) =>
-        new MarkerTransform(definition.Transform.Version, rejectsPoison: !FixedVersions.ContainsKey(definition.Transform.Version));
+    /// <summary>Changes on which the transforms created from now on overrun their budget (none by default).</summary>
+    public Func<ChangeEvent, bool>? Overruns { get; set; }
+
+    /// <summary>Every transform created, in order (one per stream generation).</summary>
+    public IReadOnlyList<MarkerTransform> Transforms => _transforms.ToArray();
+
+    private readonly ConcurrentQueue<MarkerTransform> _transforms = new();
+
+    public IWorkflowTransform CreateTransform(WorkflowDefinition definition, ITransformLogger logger)
+    {
+        var transform = new MarkerTransform(definition.Transform.Version, Overruns,
+            rejectsPoison: !FixedVersions.ContainsKey(definition.Transform.Version));
+        _transforms.Enqueue(transform);
+        return transform;
+    }
 }

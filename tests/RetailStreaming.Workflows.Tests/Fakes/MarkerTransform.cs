@@ -9,11 +9,35 @@ namespace RetailStreaming.Workflows.Tests.Fakes;
 /// Like the transform host's runner, it turns the transform's exception into a failed outcome:
 /// <see cref="IWorkflowTransform.RunAsync"/> never throws for the transform's own faults.
 /// </summary>
-public sealed class MarkerTransform(string version, bool rejectsPoison = true) : IWorkflowTransform
+/// <remarks>
+/// It takes batches as the transform host does (<see cref="RunBatchAsync"/>), records their
+/// sizes, and "overruns" on a change <paramref name="overruns"/> picks: the batch ends there.
+/// </remarks>
+public sealed class MarkerTransform(string version, Func<ChangeEvent, bool>? overruns = null, bool rejectsPoison = true) : IWorkflowTransform
 {
+    private readonly System.Collections.Concurrent.ConcurrentQueue<int> _batches = new();
     private int _disposed;
 
     public string Version => version;
+
+    /// <summary>The size of every batch it was given, in order.</summary>
+    public IReadOnlyList<int> BatchSizes => _batches.ToArray();
+
+    public async Task<IReadOnlyList<TransformOutcome>> RunBatchAsync(IReadOnlyList<ChangeEvent> changes, CancellationToken cancellationToken)
+    {
+        _batches.Enqueue(changes.Count);
+        var outcomes = new List<TransformOutcome>(changes.Count);
+        foreach (var change in changes)
+        {
+            if (overruns?.Invoke(change) == true)
+            {
+                outcomes.Add(TransformOutcome.Failed($"Overran: Transform did not finish within its time budget at {change.Position}", overran: true));
+                break;
+            }
+            outcomes.Add(await RunAsync(change, cancellationToken));
+        }
+        return outcomes;
+    }
 
     /// <summary>True once the actor disposed it.</summary>
     public bool Disposed => Volatile.Read(ref _disposed) == 1;
