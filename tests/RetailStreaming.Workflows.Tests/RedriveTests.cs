@@ -141,6 +141,32 @@ public sealed class RedriveTests(ITestOutputHelper output) : WorkflowTestKit(out
     }
 
     [Fact]
+    public async Task A_redrive_waits_for_the_batch_being_delivered_and_then_skips_the_letter_it_superseded()
+    {
+        const string id = "redrive-races-stream";
+        var endpoint = Connectors.Endpoint(id);
+        endpoint.Refuse = r => r.Position == MemoryChangeLog.PositionOf(2) ? "HTTP 400 Bad Request: no" : null;
+        var node = await RunAsync(id, 3);
+        var letter = Assert.Single(await Store.DeadLetters.ListAsync(id));
+
+        // The stream is delivering a later change of row 2, held at the endpoint.
+        endpoint.Refuse = null;
+        endpoint.Hold();
+        var started = endpoint.BatchesStarted;
+        Connectors.Source(id).Append(1, idOf: _ => 2);
+        await AwaitConditionAsync(() => Task.FromResult(endpoint.BatchesStarted > started), TimeSpan.FromSeconds(10));
+        var redrive = RedriveAsync(node, id, false, letter.Id);
+        // Time for a redrive that did not wait to read the letter (not yet superseded) and send it.
+        await Task.Delay(300);
+        endpoint.Release();
+
+        var result = Assert.Single((await redrive).Results);
+        Assert.Equal(RedriveResult.Skipped, result.Outcome);
+        Assert.Contains("superseded by position " + MemoryChangeLog.PositionOf(4).Value, result.Detail);
+        Assert.DoesNotContain(endpoint.Accepted, r => r.Position == MemoryChangeLog.PositionOf(2));
+    }
+
+    [Fact]
     public void The_tracker_keys_a_row_as_the_store_reads_it_from_the_stored_input()
     {
         var change = new ChangeEvent("mem:retail", "tickets", ChangeOperation.Update,

@@ -26,6 +26,7 @@ internal sealed class DeliveryActor : ReceiveActor
     private readonly ILoggingAdapter _log;
     private readonly CancellationTokenSource _stopping;
     private readonly SupersedeTracker _superseding;
+    private readonly SemaphoreSlim _gate;
 
     public DeliveryActor(IDeliverySink sink, IDeadLetterStore deadLetters, string workflowId, string clientId, int generation, IActorRef workflow, ILoggingAdapter log, CancellationToken generationCancelled)
     {
@@ -38,6 +39,7 @@ internal sealed class DeliveryActor : ReceiveActor
         _log = log;
         _stopping = CancellationTokenSource.CreateLinkedTokenSource(generationCancelled);
         _superseding = new SupersedeTracker(deadLetters, workflowId);
+        _gate = DeliveryGates.Get(Context.System).For(workflowId);
 
         Receive<StreamInit>(_ => Sender.Tell(Ack.Instance));
         ReceiveAsync<IReadOnlyList<TransformedChange>>(DeliverAsync);
@@ -50,6 +52,8 @@ internal sealed class DeliveryActor : ReceiveActor
     private async Task DeliverAsync(IReadOnlyList<TransformedChange> batch)
     {
         var ack = Sender;
+        // Held until the batch is delivered and its rows superseded: a redrive waits for it.
+        using var delivering = await _gate.EnterAsync(_stopping.Token);
         var records = new List<DeliveryRecord>();
         var changesByRecord = new Dictionary<DeliveryRecord, TransformedChange>(ReferenceEqualityComparer.Instance);
         foreach (var item in batch)

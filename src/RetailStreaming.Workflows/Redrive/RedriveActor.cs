@@ -33,9 +33,11 @@ internal sealed class RedriveActor : ReceiveActor
     private readonly CancellationTokenSource _stopping = new();
     private IDeliverySink? _sink;
     private IWorkflowTransform? _transform;
+    private readonly SemaphoreSlim _gate;
 
     public RedriveActor(WorkflowDefinition definition, WorkflowDependencies deps, ILoggingAdapter log)
     {
+        _gate = DeliveryGates.Get(Context.System).For(definition.Id);
         _definition = definition;
         _deps = deps;
         _log = log;
@@ -58,7 +60,7 @@ internal sealed class RedriveActor : ReceiveActor
                     results.Add(new RedriveResult(id, RedriveResult.Skipped, $"not tried: {stopReason}", null, []));
                     continue;
                 }
-                var (result, stop) = await RedriveOneAsync(id, run.Command.Force);
+                var (result, stop) = await GatedAsync(id, run.Command.Force);
                 results.Add(result);
                 stopReason = stop;
                 _log.Info("Redrive of dead letter {EntryId} requested by {RequestedBy}: {Outcome} ({Detail})",
@@ -78,6 +80,25 @@ internal sealed class RedriveActor : ReceiveActor
             parent.Tell(new Done());
             Context.Stop(Self);
         }
+    }
+
+    /// <summary>One letter, while the stream's delivery of this workflow waits (see <see cref="DeliveryGates"/>).</summary>
+    private async Task<(RedriveResult Result, string? Stop)> GatedAsync(long id, bool force)
+    {
+        using var waiting = CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token);
+        waiting.CancelAfter(_deps.Settings.RedriveTimeout);
+        IDisposable held;
+        try
+        {
+            held = await _gate.EnterAsync(waiting.Token);
+        }
+        catch (OperationCanceledException) when (!_stopping.IsCancellationRequested)
+        {
+            var why = $"the workflow's stream kept delivering a batch for {_deps.Settings.RedriveTimeout.TotalSeconds:0}s (its endpoint is slow or failing)";
+            return (Skip(id, "not tried: " + why), why);
+        }
+        using (held)
+            return await RedriveOneAsync(id, force);
     }
 
     /// <returns>The result, and a reason to stop the redrive (the endpoint does not answer) or null.</returns>
