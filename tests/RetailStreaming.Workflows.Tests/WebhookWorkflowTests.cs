@@ -137,4 +137,18 @@ public sealed class WebhookWorkflowTests(ITestOutputHelper output) : WorkflowTes
         Assert.DoesNotContain(_oldSecret["whsec_".Length..], status.LastError);
         Assert.Empty(_endpoint.Requests);
     }
+
+    [Fact]
+    public async Task A_malformed_secret_is_named_by_its_field_and_not_quoted()
+    {
+        Environment.SetEnvironmentVariable(_variable, "sk_live_not-a-webhook-secret");
+        Connectors.Source(Id).Append(3);
+        var node = Node();
+        await ApplyAsync(node, Id, Definition());
+
+        var status = await AwaitStatusAsync(node, Id, s => s.LastError is not null, "the start to fail");
+
+        Assert.Contains("delivery.secretRefs[0]: The webhook signing secret does not start with 'whsec_'", status.LastError);
+        Assert.DoesNotContain("not-a-webhook-secret", status.LastError);
+    }
 }

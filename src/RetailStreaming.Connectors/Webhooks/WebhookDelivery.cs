@@ -95,9 +95,10 @@ public sealed class WebhookDelivery : IDeliverySink
         ArgumentNullException.ThrowIfNull(batch);
         if (batch.Count == 0) return DeliveryResult.AllAccepted(0);
         var workflowId = batch[0].WorkflowId;
+        var json = WebhookPayload.SerializeRecords(batch);
         var prepared = new Prepared[batch.Count];
         for (var i = 0; i < batch.Count; i++)
-            prepared[i] = new Prepared(batch[i], WebhookPayload.SerializeRecord(batch[i], workflowId));
+            prepared[i] = new Prepared(batch[i], json[i]);
 
         // Requests bounded in bytes: consecutive records while the body stays within the limit; a
         // record larger than the limit on its own goes alone. Each request is resolved before the

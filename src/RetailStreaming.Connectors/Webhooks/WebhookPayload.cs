@@ -26,33 +26,55 @@ public static class WebhookPayload
     {
         ArgumentNullException.ThrowIfNull(batch);
         if (batch.Count == 0) throw new ArgumentException("A webhook batch cannot be empty.", nameof(batch));
-        return Compose(batch[0].WorkflowId, batch.Select(r => SerializeRecord(r, batch[0].WorkflowId)).ToList());
+        return Compose(batch[0].WorkflowId, SerializeRecords(batch));
+    }
+
+    /// <summary>Each record's JSON object, as it appears in the <c>records</c> array of a body (one writer for all).</summary>
+    public static byte[][] SerializeRecords(IReadOnlyList<DeliveryRecord> batch)
+    {
+        ArgumentNullException.ThrowIfNull(batch);
+        var result = new byte[batch.Count][];
+        if (batch.Count == 0) return result;
+        var buffer = new ArrayBufferWriter<byte>(1024);
+        using var writer = new Utf8JsonWriter(buffer);
+        for (var i = 0; i < batch.Count; i++)
+        {
+            buffer.ResetWrittenCount();
+            writer.Reset(buffer);
+            WriteRecord(writer, batch[i], batch[0].WorkflowId);
+            writer.Flush();
+            result[i] = buffer.WrittenSpan.ToArray();
+        }
+        return result;
     }
 
     /// <summary>One record's JSON object, as it appears in the <c>records</c> array of a body.</summary>
     public static byte[] SerializeRecord(DeliveryRecord record, string workflowId)
     {
+        var buffer = new ArrayBufferWriter<byte>(512);
+        using (var writer = new Utf8JsonWriter(buffer))
+            WriteRecord(writer, record, workflowId);
+        return buffer.WrittenSpan.ToArray();
+    }
+
+    private static void WriteRecord(Utf8JsonWriter writer, DeliveryRecord record, string workflowId)
+    {
         ArgumentNullException.ThrowIfNull(record);
         if (record.WorkflowId != workflowId)
             throw new ArgumentException("A webhook batch holds the records of one workflow only.", nameof(record));
-        var buffer = new ArrayBufferWriter<byte>(512);
-        using (var writer = new Utf8JsonWriter(buffer))
-        {
-            writer.WriteStartObject();
-            writer.WriteString("id", record.IdempotencyKey);
-            writer.WriteString("type", record.Record.Type);
-            writer.WriteString("key", record.Record.Key);
-            writer.WriteString("position", record.Position.Value);
-            writer.WriteNumber("outputIndex", record.OutputIndex);
-            writer.WriteString("table", record.Table);
-            writer.WriteString("operation", record.Operation.ToString().ToLowerInvariant());
-            writer.WriteString("commitTime", record.CommitTime.UtcDateTime.ToString("O", CultureInfo.InvariantCulture));
-            writer.WritePropertyName("data");
-            // WriteTo, not adding the node to a new tree: a JsonNode has one parent and belongs to the caller.
-            record.Record.Payload.WriteTo(writer);
-            writer.WriteEndObject();
-        }
-        return buffer.WrittenSpan.ToArray();
+        writer.WriteStartObject();
+        writer.WriteString("id", record.IdempotencyKey);
+        writer.WriteString("type", record.Record.Type);
+        writer.WriteString("key", record.Record.Key);
+        writer.WriteString("position", record.Position.Value);
+        writer.WriteNumber("outputIndex", record.OutputIndex);
+        writer.WriteString("table", record.Table);
+        writer.WriteString("operation", record.Operation.ToString().ToLowerInvariant());
+        writer.WriteString("commitTime", record.CommitTime.UtcDateTime.ToString("O", CultureInfo.InvariantCulture));
+        writer.WritePropertyName("data");
+        // WriteTo, not adding the node to a new tree: a JsonNode has one parent and belongs to the caller.
+        record.Record.Payload.WriteTo(writer);
+        writer.WriteEndObject();
     }
 
     /// <summary>The bytes a body adds around its records: the envelope, and a comma between two records.</summary>

@@ -86,9 +86,22 @@ public sealed partial class DefaultWorkflowConnectors : IWorkflowConnectors, IDi
     private WebhookDelivery CreateWebhookSink(WorkflowDefinition definition, IDeliveryObserver observer)
     {
         var delivery = definition.Delivery;
-        var secrets = delivery.SecretRefs.Count == 1
-            ? [ResolveSecret(delivery.SecretRefs[0], "delivery.secretRef")]
-            : delivery.SecretRefs.Select((r, i) => ResolveSecret(r, $"delivery.secretRefs[{i}]")).ToList();
+        var secrets = new List<string>();
+        for (var i = 0; i < delivery.SecretRefs.Count; i++)
+        {
+            var field = delivery.SecretRefs.Count == 1 ? "delivery.secretRef" : $"delivery.secretRefs[{i}]";
+            var secret = ResolveSecret(delivery.SecretRefs[i], field);
+            try
+            {
+                StandardWebhooks.DecodeSecret(secret);
+            }
+            catch (ArgumentException e)
+            {
+                // Which of the secrets is malformed; the message never quotes it.
+                throw new InvalidOperationException($"{field}: {e.Message.Split(" (Parameter")[0]}");
+            }
+            secrets.Add(secret);
+        }
         var url = new Uri(delivery.Url);
         var breaker = new CircuitBreakerOptions
         {
