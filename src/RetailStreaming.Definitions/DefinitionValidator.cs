@@ -9,7 +9,7 @@ namespace RetailStreaming.Definitions;
 internal sealed class DefinitionValidator(string file)
 {
     private static readonly string[] RootKeys = ["id", "client", "source", "transform", "delivery"];
-    private static readonly string[] SourceKeys = ["kind", "connection", "connectionRef", "tables", "batchSize", "pollInterval"];
+    private static readonly string[] SourceKeys = ["kind", "connection", "connectionRef", "tables", "batchSize", "pollInterval", "retention"];
     private static readonly string[] TransformKeys = ["package", "version", "type", "timeBudget", "settings"];
     private static readonly string[] DeliveryKeys = ["kind", "url", "secretRef", "timeout", "batching", "retry"];
     private static readonly string[] BatchingKeys = ["maxRecords", "maxWait"];
@@ -84,10 +84,15 @@ internal sealed class DefinitionValidator(string file)
         var tables = Tables(f);
         var batchSize = Int(f, "batchSize", min: 1, max: 10_000) ?? 500;
         var pollInterval = Duration(f, "pollInterval") ?? TimeSpan.FromMilliseconds(200);
+        var retention = Int(f, "retention", min: 0, max: 10_000_000) ?? SourceDefinition.DefaultRetention;
+        // A PostgreSQL slot keeps nothing it confirmed: there is no retention to configure.
+        if (kind == "postgres" && f.Value("retention") is { } retentionNode)
+            Error(retentionNode, f.PathOf("retention"),
+                "applies to sqlite sources only: a PostgreSQL replication slot keeps nothing it confirmed; re-snapshot a table for older data");
 
         return kind is null || tables is null
             ? null
-            : new SourceDefinition(kind, connection, connectionRef, tables, batchSize, pollInterval);
+            : new SourceDefinition(kind, connection, connectionRef, tables, batchSize, pollInterval) { Retention = retention };
     }
 
     private List<string>? Tables(Fields f)

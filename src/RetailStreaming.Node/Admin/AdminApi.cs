@@ -57,6 +57,7 @@ public static class AdminApi
             });
 
         api.MapWorkflowRoutes();
+        api.MapWorkflowOperationRoutes();
         api.MapTokenRoutes();
         api.MapClusterRoutes();
     }

@@ -19,6 +19,10 @@ public static class WorkflowRunState
     public const string Pausing = "pausing";
     /// <summary>Paused by an operator: drained and checkpointed, idle across restarts until resumed.</summary>
     public const string Paused = "paused";
+    /// <summary>Draining before a deletion.</summary>
+    public const string Deleting = "deleting";
+    /// <summary>Deleted by an operator: stopped for good; history and dead letters stay readable.</summary>
+    public const string Deleted = "deleted";
 }
 
 /// <summary>A workflow's status and figures, as its actor sees them now.</summary>
@@ -46,4 +50,6 @@ public sealed record WorkflowStatus(
     double? SourceLagSeconds,
     double? LastCommitToDeliveryMs,
     DateTimeOffset? LastDeliveryAt,
-    string Node) : IWithWorkflowId, IRetailStreamingMessage;
+    string Node,
+    string? ReplayUntil = null,
+    DateTimeOffset? DeletedAt = null) : IWithWorkflowId, IRetailStreamingMessage;
