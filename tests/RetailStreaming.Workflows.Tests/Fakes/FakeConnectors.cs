@@ -27,4 +27,13 @@ public sealed class FakeConnectors : IWorkflowConnectors
 
     public IWorkflowTransform CreateTransform(WorkflowDefinition definition, ITransformLogger logger) =>
         new MarkerTransform(definition.Transform.Version);
+
+    public Task<string> RemoveCaptureAsync(WorkflowDefinition definition, CancellationToken cancellationToken)
+    {
+        var log = Source(definition.Id);
+        if (log.FailCaptureRemoval is { } failure)
+            return Task.FromException<string>(new CaptureTeardownException(failure));
+        log.CaptureRemoved = true;
+        return Task.FromResult($"in-memory capture of {definition.Id} removed");
+    }
 }
