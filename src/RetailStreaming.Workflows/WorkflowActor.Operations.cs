@@ -405,7 +405,10 @@ public sealed partial class WorkflowActor
             }
             catch (Exception e)
             {
-                var reason = e is ArgumentException ? e.Message : $"the snapshot could not be requested: {e.Message}";
+                // An unknown table: the connector's message names the captured ones.
+                var reason = e is ArgumentException a
+                    ? a.ParamName is null ? a.Message : a.Message.Replace($" (Parameter '{a.ParamName}')", "", StringComparison.Ordinal)
+                    : $"the snapshot could not be requested: {e.Message}";
                 return new WorkflowReplies.ReplayRefused(id, $"workflow '{id}': {reason}", null);
             }
             finally

@@ -91,8 +91,8 @@ internal static partial class WorkflowCommands
                 : null)
             .Add("Latency", st.Number("lastCommitToDeliveryMs", 1) is { } ms ? $"{ms} ms (commit to delivery, last batch)" : null)
             .Add("Last delivery", st.Time("lastDeliveryAt"))
-            .Add("Replaying", st.Text("replayUntil") is { } until ? $"until {until}" : null)
-            .Add("Deleted", st.Time("deletedAt"))
+            .AddWhenSet("Replaying", st.Text("replayUntil") is { } until ? $"until {until}" : null)
+            .AddWhenSet("Deleted", st.Time("deletedAt"))
             .Add("Last error", st.Text("lastError") is { } error ? $"{error} ({st.Time("lastErrorAt")})" : null)
             .Add("Node", st.Text("node"))
             .Write(s.Out);
