@@ -44,6 +44,16 @@ public sealed class SerializationBindingTests(NodeFixture node)
         ["Reply.LifecycleRefused"] = new WorkflowReplies.LifecycleRefused("wf-a", "workflow 'wf-a': it is paused; resume it instead"),
         ["Reply.History"] = new WorkflowReplies.History("wf-a",
             [new DefinitionVersion(1, "acme", "id: wf-a\n", "wf-a.yaml", "", At)], true),
+        ["Deleted"] = new WorkflowEvents.Deleted("wf-a", "sqlite:0000000000000000042", At),
+        ["CaptureRemoved"] = new WorkflowEvents.CaptureRemoved("wf-a", "SQLite capture triggers and change table removed", At),
+        ["ReplayRequested"] = new WorkflowEvents.ReplayRequested("wf-a", "sqlite:0000000000000000030", "sqlite:0000000000000000042", At),
+        ["Delete"] = new WorkflowCommands.Delete("wf-a"),
+        ["Replay"] = new WorkflowCommands.Replay("wf-a", "earliest"),
+        ["RequestSnapshot"] = new WorkflowCommands.RequestSnapshot("wf-a", null),
+        ["Reply.Deleted"] = new WorkflowReplies.Deleted("wf-a", true, "sqlite:0000000000000000042", true, "removed", null),
+        ["Reply.ReplayStarted"] = new WorkflowReplies.ReplayStarted("wf-a", "sqlite:0000000000000000030", "sqlite:0000000000000000042", "sqlite:0000000000000000010"),
+        ["Reply.ReplayRefused"] = new WorkflowReplies.ReplayRefused("wf-a", "workflow 'wf-a': too far back", "sqlite:0000000000000000010"),
+        ["Reply.SnapshotRequested"] = new WorkflowReplies.SnapshotRequested("wf-a", ["products"], ["sqlite-43"]),
     };
 
     private ActorSystem System => node.App.Services.GetRequiredService<ActorSystem>();
@@ -91,6 +101,7 @@ public sealed class SerializationBindingTests(NodeFixture node)
         WorkflowState s => (s.WorkflowId, string.Join("|", s.Definitions), s.Checkpoint, s.DeliveredChanges, s.DeliveredRecords, s.DeadLetters, s.Paused),
         WorkflowReplies.History h => (h.WorkflowId, string.Join("|", h.Versions), h.Paused),
         WorkflowReplies.DefinitionRejected r => (r.WorkflowId, string.Join("|", r.Errors)),
+        WorkflowReplies.SnapshotRequested r => (r.WorkflowId, string.Join("|", r.Tables), string.Join("|", r.SnapshotIds)),
         _ => message,
     };
 }
