@@ -24,6 +24,13 @@ public static class Rsctl
           workflow history <id>             definition versions (applied, transform, position)
           workflow pause|resume|restart <id>
           workflow rollback <id> [--to N]   apply version N (default: the previous one) as a new version
+          workflow delete <id>              drain, stop for good, remove the capture (slot, triggers); history stays
+          workflow replay <id> --from <position|earliest>
+                                            deliver again every change after the position (same keys)
+          workflow snapshot <id> [--table T]
+                                            read a table (default: every captured table) again, whole
+          workflow promote <id> --from <context> --to <context> [--dry-run]
+                                            apply on one cluster exactly what runs on another
           dlq list <id> [--after ID] [--limit N]
           dlq show <id> <entry>             a dead letter: input, reason, every attempt, redrive
           dlq redrive <id> (<entry>... | --all | --filter stage=S,table=T,from=ID,to=ID) [--force] [--limit N]

@@ -9,7 +9,7 @@ namespace RetailStreaming.Definitions;
 internal sealed partial class DefinitionValidator(string file)
 {
     private static readonly string[] RootKeys = ["id", "client", "source", "transform", "delivery"];
-    private static readonly string[] SourceKeys = ["kind", "connection", "connectionRef", "tables", "batchSize", "pollInterval", "heartbeatInterval"];
+    private static readonly string[] SourceKeys = ["kind", "connection", "connectionRef", "tables", "batchSize", "pollInterval", "heartbeatInterval", "retention"];
     private static readonly string[] TransformKeys = ["package", "version", "type", "timeBudget", "settings"];
     private static readonly string[] DeliveryKeys = ["kind", "url", "secretRef", "secretRefs", "timeout", "batching", "retry", "compression", "circuitBreaker", .. TargetKeys];
     private static readonly string[] BatchingKeys = ["maxRecords", "maxBytes", "maxWait"];
@@ -87,10 +87,15 @@ internal sealed partial class DefinitionValidator(string file)
         var batchSize = Int(f, "batchSize", min: 1, max: 10_000) ?? 500;
         var pollInterval = Duration(f, "pollInterval") ?? TimeSpan.FromMilliseconds(200);
         var heartbeatInterval = HeartbeatInterval(f, kind);
+        var retention = Int(f, "retention", min: 0, max: 10_000_000) ?? SourceDefinition.DefaultRetention;
+        // A PostgreSQL slot keeps nothing it confirmed: there is no retention to configure.
+        if (kind == "postgres" && f.Value("retention") is { } retentionNode)
+            Error(retentionNode, f.PathOf("retention"),
+                "applies to sqlite sources only: a PostgreSQL replication slot keeps nothing it confirmed; re-snapshot a table for older data");
 
         return kind is null || tables is null
             ? null
-            : new SourceDefinition(kind, connection, connectionRef, tables, batchSize, pollInterval, heartbeatInterval);
+            : new SourceDefinition(kind, connection, connectionRef, tables, batchSize, pollInterval, heartbeatInterval) { Retention = retention };
     }
 
     /// <summary>PostgreSQL only: a duration from 1 s to 1 h, or <c>off</c> (<see cref="TimeSpan.Zero"/>); null when not set.</summary>

@@ -33,7 +33,17 @@ public sealed record SourceDefinition(
     IReadOnlyList<string> Tables,
     int BatchSize,
     TimeSpan PollInterval,
-    TimeSpan? HeartbeatInterval = null);
+    TimeSpan? HeartbeatInterval = null)
+{
+    /// <summary>The default of <see cref="Retention"/>.</summary>
+    public const int DefaultRetention = 1000;
+
+    /// <summary>
+    /// SQLite only: how many changes at or below the checkpoint the change table keeps, so that
+    /// <c>rsctl workflow replay</c> can reach back that far (0 to 10,000,000; default 1,000).
+    /// </summary>
+    public int Retention { get; init; } = DefaultRetention;
+}
 
 /// <summary>The transform part of a definition.</summary>
 /// <param name="Package">The NuGet package id holding the transform.</param>

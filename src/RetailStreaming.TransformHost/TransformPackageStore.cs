@@ -65,6 +65,20 @@ public sealed partial class TransformPackageStore
             .ToList();
 
     /// <summary>
+    /// The content hash of <paramref name="packageId"/> <paramref name="version"/> in the feed (SHA-512
+    /// of its lib/ entries, base64: what runs, not the zip's bytes), or null when the feed does not
+    /// hold that version. Two hosts run the same code for a version when their hashes are equal.
+    /// </summary>
+    public string? ContentHash(string packageId, string version)
+    {
+        ArgumentNullException.ThrowIfNull(packageId);
+        ArgumentNullException.ThrowIfNull(version);
+        if (!IsValidId(packageId) || !PackageVersion.TryParse(version, out var wanted)) return null;
+        var file = FindPackageFiles(packageId).FirstOrDefault(f => f.Version.Equals(wanted)).Path;
+        return file is null ? null : HashOf(file);
+    }
+
+    /// <summary>
     /// Extracts the lib folder of <paramref name="packageId"/> <paramref name="version"/> that suits the
     /// running runtime (unless the cache already holds it) and returns where it is.
     /// </summary>

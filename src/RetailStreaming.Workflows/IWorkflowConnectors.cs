@@ -19,6 +19,15 @@ public interface IWorkflowConnectors
 
     /// <summary>The definition's transform, initialized with its settings.</summary>
     IWorkflowTransform CreateTransform(WorkflowDefinition definition, ITransformLogger logger);
+
+    /// <summary>
+    /// Removes what the definition's source owns in the client database (slot and publication,
+    /// triggers and change table), for a deleted workflow; returns one line saying what was removed.
+    /// Idempotent. Throws <see cref="CaptureTeardownException"/>, saying what to run by hand, when it cannot.
+    /// </summary>
+    Task<string> RemoveCaptureAsync(WorkflowDefinition definition, CancellationToken cancellationToken) =>
+        Task.FromException<string>(new CaptureTeardownException(
+            $"source.kind '{definition.Source.Kind}' has no capture teardown on this node; remove its objects from the client database by hand"));
 }
 
 /// <summary>A transform as the transform actor runs it: one change at a time (alone or in batches), each within a time budget.</summary>

@@ -36,7 +36,7 @@ public sealed record WorkflowDependencies(
 /// fails, the whole graph is torn down and rebuilt from the checkpoint after a backoff. A failure
 /// stays inside this workflow: it never stops, slows or restarts another.
 /// </summary>
-public sealed class WorkflowActor : ReceivePersistentActor, IWithTimers
+public sealed partial class WorkflowActor : ReceivePersistentActor, IWithTimers
 {
     private sealed record PersistCheckpointTick
     {
@@ -48,6 +48,16 @@ public sealed class WorkflowActor : ReceivePersistentActor, IWithTimers
     private static readonly TimeSpan MaxTransformAsk = TimeSpan.FromDays(1);
     private sealed record DrainTimedOut(int Generation);
     private sealed record PendingSwitch(WorkflowDefinition Definition, string FileName, IActorRef ReplyTo);
+    private sealed record PendingReplay(string From, IActorRef ReplyTo);
+    private sealed record ReplayReachKnown(ReplayReach? Reach, Exception? Error);
+    private sealed record CaptureRemovalDone(bool Changed, string? Detail, string? Error);
+    private sealed record PassivateDeleted
+    {
+        public static PassivateDeleted Instance { get; } = new();
+    }
+
+    /// <summary>How long a deleted workflow's entity stays up after answering, before it passivates (and is no longer remembered).</summary>
+    private static readonly TimeSpan DeletedIdle = TimeSpan.FromSeconds(30);
 
     private readonly string _workflowId;
     private readonly WorkflowDependencies _deps;
@@ -95,6 +105,10 @@ public sealed class WorkflowActor : ReceivePersistentActor, IWithTimers
     private bool _stopAfterDrain;
     private PendingSwitch? _pendingSwitch;
     private readonly List<IActorRef> _pauseRequesters = [];
+    private readonly List<IActorRef> _deleteRequesters = [];
+    private PendingReplay? _replayRequest;
+    // Batches of generations before a replay's stream were delivered before the replay rewound the position.
+    private int _replayFloorGeneration;
 
     // The redrive running (a child), if any.
     private IActorRef? _redrive;
@@ -121,6 +135,9 @@ public sealed class WorkflowActor : ReceivePersistentActor, IWithTimers
         Recover<WorkflowEvents.CheckpointAdvanced>(e => _state = _state.Apply(e));
         Recover<WorkflowEvents.Paused>(e => _state = _state.Apply(e));
         Recover<WorkflowEvents.Resumed>(e => _state = _state.Apply(e));
+        Recover<WorkflowEvents.Deleted>(e => _state = _state.Apply(e));
+        Recover<WorkflowEvents.CaptureRemoved>(e => _state = _state.Apply(e));
+        Recover<WorkflowEvents.ReplayRequested>(e => _state = _state.Apply(e));
 
         Command<WorkflowCommands.ApplyDefinition>(HandleApply);
         Command<WorkflowCommands.GetStatus>(_ => Sender.Tell(Status()));
@@ -138,6 +155,12 @@ public sealed class WorkflowActor : ReceivePersistentActor, IWithTimers
             Context.Unwatch(_redrive);
             _redrive = null;
         });
+        Command<WorkflowCommands.Delete>(_ => HandleDelete());
+        Command<CaptureRemovalDone>(HandleCaptureRemovalDone);
+        Command<PassivateDeleted>(_ => Context.Parent.Tell(new Akka.Cluster.Sharding.Passivate(WorkflowCommands.HandOff.Instance)));
+        Command<WorkflowCommands.Replay>(HandleReplay);
+        Command<ReplayReachKnown>(HandleReplayReach);
+        Command<WorkflowCommands.RequestSnapshot>(HandleSnapshot);
 
         // A drain that began before the capture was ready keeps showing that it drains.
         Command<CaptureStarted>(m => { if (Current(m.Generation) && !_draining) SetRunState(WorkflowRunState.Running); });
@@ -218,6 +241,15 @@ public sealed class WorkflowActor : ReceivePersistentActor, IWithTimers
         _deliveredRecords = _state.DeliveredRecords;
         _deadLetters = _state.DeadLetters;
         Timers.StartPeriodicTimer("checkpoint", PersistCheckpointTick.Instance, _deps.Settings.CheckpointInterval);
+        if (_state.Deleted)
+        {
+            // A deleted workflow never runs again, whatever starts its entity (remember-entities, a
+            // query); it answers, then passivates, which also drops it from the remembered entities.
+            WorkflowDefinitionReader.TryParse(_state.Current!.Yaml, _state.Current.FileName, out _definition, out _);
+            SetRunState(WorkflowRunState.Deleted);
+            Timers.StartSingleTimer("passivate", PassivateDeleted.Instance, DeletedIdle);
+            return;
+        }
         if (_state.Current is null)
         {
             SetRunState(WorkflowRunState.Idle);
@@ -282,6 +314,14 @@ public sealed class WorkflowActor : ReceivePersistentActor, IWithTimers
             problems.Add($"{cmd.FileName}: client: workflow '{_workflowId}' belongs to client '{current.ClientId}'; a workflow cannot change client");
         if (_pendingSwitch is not null || (_draining && _stopAfterDrain) || _pauseRequesters.Count > 0)
             problems.Add($"{cmd.FileName}: workflow '{_workflowId}' is switching definitions, pausing or stopping; apply again when it is done");
+        if (_state.Deleted)
+            problems.Add($"{cmd.FileName}: id: workflow '{_workflowId}' was deleted at {_state.DeletedAt:u}; its history stays under this id, " +
+                         "so the id cannot be used again: apply the definition under a new id");
+        else if (_deleteRequesters.Count > 0 || _replayRequest is not null)
+            problems.Add($"{cmd.FileName}: workflow '{_workflowId}' is being deleted or starting a replay; apply again when it is done");
+        else if (_state.ReplayUntil is not null)
+            problems.Add($"{cmd.FileName}: workflow '{_workflowId}' is replaying (now at {_delivered}, until {_state.ReplayUntil}) with the transform " +
+                         "that produced those changes; apply again once the replay is over (rsctl workflow show)");
         if (problems.Count > 0)
         {
             Sender.Tell(new WorkflowReplies.DefinitionRejected(_workflowId, problems));
@@ -444,6 +484,7 @@ public sealed class WorkflowActor : ReceivePersistentActor, IWithTimers
 
     private void HandleBatchDone(BatchDone m)
     {
+        if (m.Generation < _replayFloorGeneration) return;
         if (m.Generation == _generation && _running)
         {
             _inFlight = Math.Max(0, _inFlight - m.Changes);
@@ -480,6 +521,7 @@ public sealed class WorkflowActor : ReceivePersistentActor, IWithTimers
         Timers.Cancel("drain");
         _draining = false;
         TearDown(null);
+        if (ContinueDeleteOrReplay()) return;
         if (_pauseRequesters.Count > 0)
         {
             PersistPause();
@@ -524,6 +566,7 @@ public sealed class WorkflowActor : ReceivePersistentActor, IWithTimers
         if (!_running) return;
         TearDown(cause);
         RecordError(what, cause);
+        if (ContinueDeleteOrReplay()) return;
         if (_pauseRequesters.Count > 0)
         {
             PersistPause();
@@ -552,6 +595,8 @@ public sealed class WorkflowActor : ReceivePersistentActor, IWithTimers
         RecordError("transform quarantined: it overran its time budget, and .NET cannot abort it; apply a fixed definition to resume", new TimeoutException(reason));
         SetRunState(WorkflowRunState.Quarantined);
         _log.Error("Transform quarantined: {Reason}", reason);
+        if (_deleteRequesters.Count > 0) PersistDelete();
+        else if (_replayRequest is not null) AnswerReplay(null, "its transform was quarantined while the replay was being prepared; restart it, then replay");
         if (_pauseRequesters.Count > 0) PersistPause();
     }
 
@@ -576,6 +621,7 @@ public sealed class WorkflowActor : ReceivePersistentActor, IWithTimers
 
     private void HandlePause()
     {
+        if (RefuseWhenDeleted()) return;
         if (_state.Current is null)
         {
             Refuse("it has no definition; apply one first");
@@ -631,6 +677,7 @@ public sealed class WorkflowActor : ReceivePersistentActor, IWithTimers
 
     private void HandleResume()
     {
+        if (RefuseWhenDeleted()) return;
         if (_state.Current is null)
         {
             Refuse("it has no definition; apply one first");
@@ -661,6 +708,7 @@ public sealed class WorkflowActor : ReceivePersistentActor, IWithTimers
 
     private void HandleRestart()
     {
+        if (RefuseWhenDeleted()) return;
         if (_definition is null)
         {
             Refuse(_state.Current is null
@@ -706,6 +754,8 @@ public sealed class WorkflowActor : ReceivePersistentActor, IWithTimers
 
     private void HandleRedrive(WorkflowCommands.Redrive cmd)
     {
+        // A deleted workflow delivers nothing any more, its dead letters included.
+        if (RefuseWhenDeleted()) return;
         if (_definition is null)
         {
             Refuse(_state.Current is null ? "it has no definition; apply one first" : "its recorded definition no longer validates; apply a fixed one");
@@ -804,7 +854,9 @@ public sealed class WorkflowActor : ReceivePersistentActor, IWithTimers
         _lastLatencyMs,
         _lastDeliveryAt,
         _nodeName,
-        _endpoint);
+        _endpoint,
+        _state.ReplayUntil,
+        _state.DeletedAt);
 
     private sealed class DeliveryObserver(IActorRef workflow, int generation) : IDeliveryObserver
     {

@@ -20,8 +20,15 @@ public sealed record WorkflowState(
     long DeliveredChanges,
     long DeliveredRecords,
     long DeadLetters,
-    bool Paused = false) : IRetailStreamingMessage
+    bool Paused = false,
+    DateTimeOffset? DeletedAt = null,
+    bool CaptureRemoved = false,
+    string? ReplayUntil = null) : IRetailStreamingMessage
 {
+    /// <summary>True once an operator deleted the workflow.</summary>
+    [JsonIgnore]
+    public bool Deleted => DeletedAt is not null;
+
     /// <summary>The state of a workflow that has no definition yet.</summary>
     public static WorkflowState Empty(string workflowId) =>
         new(workflowId, ImmutableList<DefinitionVersion>.Empty, SourcePosition.Start.Value, 0, 0, 0);
@@ -42,20 +49,33 @@ public sealed record WorkflowState(
             Definitions = Definitions.Add(new DefinitionVersion(e.Version, e.ClientId, e.Yaml, e.FileName, e.AtPosition, e.AppliedAt)),
             Checkpoint = SourcePosition.Max(CheckpointPosition, new SourcePosition(e.AtPosition)).Value,
         },
-        WorkflowEvents.CheckpointAdvanced e => this with
+        WorkflowEvents.CheckpointAdvanced e => EndReplayAt(e.Position) with
         {
-            // A checkpoint never moves back, whatever order a replay brings.
+            // A checkpoint never moves back, whatever order a recovery brings (only ReplayRequested moves it back).
             Checkpoint = SourcePosition.Max(CheckpointPosition, new SourcePosition(e.Position)).Value,
             DeliveredChanges = Math.Max(DeliveredChanges, e.DeliveredChanges),
             DeliveredRecords = Math.Max(DeliveredRecords, e.DeliveredRecords),
             DeadLetters = Math.Max(DeadLetters, e.DeadLetters),
         },
-        WorkflowEvents.Paused e => this with
+        WorkflowEvents.Paused e => EndReplayAt(e.AtPosition) with
         {
             Paused = true,
             Checkpoint = SourcePosition.Max(CheckpointPosition, new SourcePosition(e.AtPosition)).Value,
         },
         WorkflowEvents.Resumed => this with { Paused = false },
+        WorkflowEvents.Deleted e => this with
+        {
+            DeletedAt = DeletedAt ?? e.At,
+            Checkpoint = SourcePosition.Max(CheckpointPosition, new SourcePosition(e.AtPosition)).Value,
+            ReplayUntil = null,
+        },
+        WorkflowEvents.CaptureRemoved => this with { CaptureRemoved = true },
+        // The one event that moves the checkpoint back: an operator asked for these changes again.
+        WorkflowEvents.ReplayRequested e => this with { Checkpoint = e.From, ReplayUntil = e.Until },
         _ => this,
     };
+
+    /// <summary>The replay is over once the checkpoint reaches where it was when the replay was asked.</summary>
+    private WorkflowState EndReplayAt(string position) =>
+        ReplayUntil is not null && new SourcePosition(position) >= new SourcePosition(ReplayUntil) ? this with { ReplayUntil = null } : this;
 }

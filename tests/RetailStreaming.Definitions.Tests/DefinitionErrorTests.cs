@@ -20,6 +20,22 @@ public class DefinitionErrorTests
     }
 
     [Fact]
+    public void Retention_defaults_to_a_thousand_changes_is_bounded_and_applies_to_sqlite_only()
+    {
+        Assert.Equal(1000, WorkflowDefinitionReader.Parse(Valid, FileName).Source.Retention);
+        Assert.Equal(50_000, WorkflowDefinitionReader.Parse(With("  tables: [tickets, products, catalog]\n",
+            "  tables: [tickets, products, catalog]\n  retention: 50000\n"), FileName).Source.Retention);
+
+        var negative = SingleError(With("  tables: [tickets, products, catalog]\n", "  tables: [tickets, products, catalog]\n  retention: -1\n"));
+        Assert.Equal(("source.retention", 7), (negative.Field, negative.Line));
+
+        var postgres = SingleError(With("  kind: sqlite\n", "  kind: postgres\n")
+            .Replace("  tables: [tickets, products, catalog]\n", "  tables: [tickets, products, catalog]\n  retention: 10\n"));
+        Assert.Equal(("source.retention", 7, 14), (postgres.Field, postgres.Line, postgres.Column));
+        Assert.Contains("sqlite sources only", postgres.Message);
+    }
+
+    [Fact]
     public void A_tab_indentation_is_a_syntax_error_with_its_position()
     {
         var error = SingleError(With("  kind: sqlite", "\tkind: sqlite"));

@@ -47,6 +47,16 @@ public sealed class SerializationBindingTests(NodeFixture node)
         ["Redrive"] = new WorkflowCommands.Redrive("wf-a", [3, 5], false, "tok_op"),
         ["Reply.Redriven"] = new WorkflowReplies.Redriven("wf-a",
             [new RedriveResult(3, RedriveResult.Delivered, "delivered with its original idempotency key", null, ["rs_00112233445566778899aabbccddeeff"])]),
+        ["Deleted"] = new WorkflowEvents.Deleted("wf-a", "sqlite:0000000000000000042", At),
+        ["CaptureRemoved"] = new WorkflowEvents.CaptureRemoved("wf-a", "SQLite capture triggers and change table removed", At),
+        ["ReplayRequested"] = new WorkflowEvents.ReplayRequested("wf-a", "sqlite:0000000000000000030", "sqlite:0000000000000000042", At),
+        ["Delete"] = new WorkflowCommands.Delete("wf-a"),
+        ["Replay"] = new WorkflowCommands.Replay("wf-a", "earliest"),
+        ["RequestSnapshot"] = new WorkflowCommands.RequestSnapshot("wf-a", null),
+        ["Reply.Deleted"] = new WorkflowReplies.Deleted("wf-a", true, "sqlite:0000000000000000042", true, "removed", null),
+        ["Reply.ReplayStarted"] = new WorkflowReplies.ReplayStarted("wf-a", "sqlite:0000000000000000030", "sqlite:0000000000000000042", "sqlite:0000000000000000010"),
+        ["Reply.ReplayRefused"] = new WorkflowReplies.ReplayRefused("wf-a", "workflow 'wf-a': too far back", "sqlite:0000000000000000010"),
+        ["Reply.SnapshotRequested"] = new WorkflowReplies.SnapshotRequested("wf-a", ["products"], ["sqlite-43"]),
     };
 
     private ActorSystem System => node.App.Services.GetRequiredService<ActorSystem>();
@@ -96,6 +106,7 @@ public sealed class SerializationBindingTests(NodeFixture node)
         WorkflowReplies.DefinitionRejected r => (r.WorkflowId, string.Join("|", r.Errors)),
         WorkflowCommands.Redrive r => (r.WorkflowId, string.Join("|", r.EntryIds), r.Force, r.RequestedBy),
         WorkflowReplies.Redriven r => (r.WorkflowId, string.Join("|", r.Results.Select(x => (x with { IdempotencyKeys = [] }, string.Join(",", x.IdempotencyKeys))))),
+        WorkflowReplies.SnapshotRequested r => (r.WorkflowId, string.Join("|", r.Tables), string.Join("|", r.SnapshotIds)),
         _ => message,
     };
 }

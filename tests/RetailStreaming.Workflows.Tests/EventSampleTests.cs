@@ -11,7 +11,9 @@ namespace RetailStreaming.Workflows.Tests;
 /// each persisted manifest. Every later build must still read every file, so these files are
 /// never edited or deleted; a new event version adds a new file (and a reader for the old one).
 /// v2/ holds what the build that added pausing writes for a manifest whose shape grew (the
-/// snapshot's <c>paused</c> flag), beside the v1 file it must still read.
+/// snapshot's <c>paused</c> flag), beside the v1 file it must still read; v3/ what the build that added
+/// delete and replay writes (the snapshot's <c>deletedAt</c>, <c>captureRemoved</c> and
+/// <c>replayUntil</c>, and the events <c>deleted</c>, <c>capture-removed</c> and <c>replay-requested</c>).
 /// </summary>
 public sealed class EventSampleTests(ITestOutputHelper output)
     : TestKit(ConfigurationFactory.ParseString(RetailStreamingSerializer.Hocon), "event-samples", output)
@@ -35,7 +37,7 @@ public sealed class EventSampleTests(ITestOutputHelper output)
         var sampled = Directory.EnumerateFiles(SampleRoot, "*.json", SearchOption.AllDirectories)
             .Select(Path.GetFileNameWithoutExtension)
             .ToHashSet();
-        Assert.Equal(5, PersistedManifests().Count());
+        Assert.Equal(8, PersistedManifests().Count());
         Assert.All(PersistedManifests(), manifest => Assert.Contains(manifest, sampled));
     }
 
@@ -94,9 +96,43 @@ public sealed class EventSampleTests(ITestOutputHelper output)
                 Assert.False(MessageSamples.Snapshot.Apply(e).Paused);
                 break;
             }
+            case "wf.evt.deleted.v1":
+            {
+                var e = Assert.IsType<WorkflowEvents.Deleted>(read);
+                Assert.Equal(MessageSamples.Deleted, e);
+                var state = (MessageSamples.Snapshot with { DeletedAt = null, Checkpoint = "mem:0000000040" }).Apply(e);
+                Assert.True(state.Deleted);
+                Assert.Null(state.ReplayUntil);
+                Assert.Equal("mem:0000000042", state.Checkpoint);
+                break;
+            }
+            case "wf.evt.capture-removed.v1":
+            {
+                var e = Assert.IsType<WorkflowEvents.CaptureRemoved>(read);
+                Assert.Equal(MessageSamples.CaptureRemoved, e);
+                Assert.True((MessageSamples.Snapshot with { CaptureRemoved = false }).Apply(e).CaptureRemoved);
+                break;
+            }
+            case "wf.evt.replay-requested.v1":
+            {
+                var e = Assert.IsType<WorkflowEvents.ReplayRequested>(read);
+                Assert.Equal(MessageSamples.ReplayRequested, e);
+                // The one event that moves the checkpoint back; the replay ends once it is reached again.
+                var state = (MessageSamples.Snapshot with { ReplayUntil = null }).Apply(e);
+                Assert.Equal(("mem:0000000030", "mem:0000000042"), (state.Checkpoint, state.ReplayUntil));
+                var advanced = MessageSamples.CheckpointAdvanced with { Position = "mem:0000000041" };
+                Assert.Equal("mem:0000000042", state.Apply(advanced).ReplayUntil);
+                Assert.Null(state.Apply(advanced with { Position = "mem:0000000042" }).ReplayUntil);
+                break;
+            }
             case "wf.snapshot.v1":
             {
                 var s = Assert.IsType<WorkflowState>(read);
+                // Written before delete and replay existed (v1, v2): not deleted, no replay.
+                var v3 = !relativePath.StartsWith("v1", StringComparison.Ordinal) && !relativePath.StartsWith("v2", StringComparison.Ordinal);
+                Assert.Equal(v3 ? MessageSamples.Snapshot.DeletedAt : null, s.DeletedAt);
+                Assert.Equal(v3, s.CaptureRemoved);
+                Assert.Equal(v3 ? "mem:0000000045" : null, s.ReplayUntil);
                 // v1 snapshots were written before pausing existed: they read as not paused.
                 Assert.Equal(!relativePath.StartsWith("v1", StringComparison.Ordinal), s.Paused);
                 Assert.Equal("wf-orders", s.WorkflowId);

@@ -37,17 +37,25 @@ public static class MessageSamples
         ImmutableList.Create(
             new DefinitionVersion(1, "acme", DefinitionYaml.Replace("1.2.0", "1.1.0"), "wf-orders.yaml", "0", At.AddHours(-1)),
             new DefinitionVersion(2, "acme", DefinitionYaml, "wf-orders.yaml", "mem:0000000040", At)),
-        "mem:0000000042", 42, 41, 1, Paused: true);
+        "mem:0000000042", 42, 41, 1, Paused: true, DeletedAt: At.AddMinutes(5), CaptureRemoved: true, ReplayUntil: "mem:0000000045");
 
     public static WorkflowEvents.Paused Paused { get; } = new("wf-orders", "mem:0000000042", At.AddSeconds(10));
 
     public static WorkflowEvents.Resumed Resumed { get; } = new("wf-orders", At.AddSeconds(20));
 
+    public static WorkflowEvents.Deleted Deleted { get; } = new("wf-orders", "mem:0000000042", At.AddMinutes(5));
+
+    public static WorkflowEvents.CaptureRemoved CaptureRemoved { get; } =
+        new("wf-orders", "SQLite capture triggers and change table _rs_changes_wf_orders_1a2b3c4d removed", At.AddMinutes(5).AddSeconds(1));
+
+    public static WorkflowEvents.ReplayRequested ReplayRequested { get; } = new("wf-orders", "mem:0000000030", "mem:0000000042", At.AddSeconds(30));
+
     public static WorkflowStatus Status { get; } = new(
         "wf-orders", "acme", 2, "Acme.Transforms", "1.2.0", WorkflowRunState.Running,
         "child delivery-3 stopped: HttpRequestException: 503", At.AddSeconds(-30),
         "mem:0000000042", "mem:0000000045", 50, 45, 44, 1, 3, 2, 5, 120, 341, 7, 1.5, 12.5, At, "node-1:4053",
-        new DeliveryEndpointStatus("https://hooks.acme.example/tickets", "open", 5, At.AddSeconds(30), 2.5, At.AddSeconds(10), At));
+        new DeliveryEndpointStatus("https://hooks.acme.example/tickets", "open", 5, At.AddSeconds(30), 2.5, At.AddSeconds(10), At),
+        "mem:0000000050", At.AddMinutes(5));
 
     public static WorkflowReplies.History History { get; } = new("wf-orders", Snapshot.Definitions, true);
 
@@ -58,6 +66,9 @@ public static class MessageSamples
         CheckpointAdvanced,
         Paused,
         Resumed,
+        Deleted,
+        CaptureRemoved,
+        ReplayRequested,
         Snapshot,
         new WorkflowCommands.ApplyDefinition("wf-orders", DefinitionYaml, "wf-orders.yaml"),
         new WorkflowCommands.GetStatus("wf-orders"),
@@ -73,6 +84,9 @@ public static class MessageSamples
             new RedriveResult(7, RedriveResult.Delivered, "delivered with its original idempotency key", null, ["rs_0123456789abcdef0123456789abcdef"]),
             new RedriveResult(9, RedriveResult.Failed, "transform 1.2.0 rejected it again: FormatException", "1.2.0", []),
         ]),
+        new WorkflowCommands.Delete("wf-orders"),
+        new WorkflowCommands.Replay("wf-orders", "mem:0000000030"),
+        new WorkflowCommands.RequestSnapshot("wf-orders", "tickets"),
         new WorkflowReplies.DefinitionApplied("wf-orders", 2),
         new WorkflowReplies.DefinitionUnchanged("wf-orders", 2),
         new WorkflowReplies.DefinitionRejected("wf-orders",
@@ -81,6 +95,11 @@ public static class MessageSamples
         new WorkflowReplies.Resumed("wf-orders", "mem:0000000042", true),
         new WorkflowReplies.Restarted("wf-orders", "mem:0000000042"),
         new WorkflowReplies.LifecycleRefused("wf-orders", "workflow 'wf-orders': it is paused; resume it instead"),
+        new WorkflowReplies.Deleted("wf-orders", true, "mem:0000000042", false, null,
+            "the SQLite capture of workflow 'wf-orders' could not be removed: database is locked"),
+        new WorkflowReplies.ReplayStarted("wf-orders", "mem:0000000030", "mem:0000000042", "mem:0000000020"),
+        new WorkflowReplies.ReplayRefused("wf-orders", "workflow 'wf-orders': the source no longer holds every change after mem:0000000010", "mem:0000000020"),
+        new WorkflowReplies.SnapshotRequested("wf-orders", ["tickets", "products"], ["sqlite-43", "sqlite-97"]),
         History,
         Status,
     ];

@@ -53,6 +53,12 @@ public sealed class SerializerTests(ITestOutputHelper output)
                 Assert.Equal(history.Versions, h.Versions);
                 Assert.Equal(history with { Versions = h.Versions }, h);
                 break;
+            case WorkflowReplies.SnapshotRequested snapshot:
+                var sr = (WorkflowReplies.SnapshotRequested)copy;
+                Assert.Equal(snapshot.Tables, sr.Tables);
+                Assert.Equal(snapshot.SnapshotIds, sr.SnapshotIds);
+                Assert.Equal(snapshot with { Tables = sr.Tables, SnapshotIds = sr.SnapshotIds }, sr);
+                break;
             case WorkflowReplies.DefinitionRejected rejected:
                 var r = (WorkflowReplies.DefinitionRejected)copy;
                 Assert.Equal(rejected.Errors, r.Errors);

@@ -4,12 +4,12 @@ using RetailStreaming.Cli.Output;
 
 namespace RetailStreaming.Cli.Commands;
 
-/// <summary><c>rsctl workflow list | show | apply | diff | history | pause | resume | restart | rollback</c>.</summary>
+/// <summary><c>rsctl workflow list | show | apply | diff | history | pause | resume | restart | rollback</c> (and, beside, delete | replay | snapshot | promote).</summary>
 internal static partial class WorkflowCommands
 {
     public static async Task<int> RunAsync(Session s)
     {
-        var verb = s.Line.Word(1, "a verb", "rsctl workflow list|show|apply|diff|history|pause|resume|restart|rollback");
+        var verb = s.Line.Word(1, "a verb", "rsctl workflow list|show|apply|diff|history|pause|resume|restart|rollback|delete|replay|snapshot|promote");
         return verb switch
         {
             "list" => await ListAsync(s),
@@ -19,7 +19,11 @@ internal static partial class WorkflowCommands
             "history" => await HistoryAsync(s),
             "pause" or "resume" or "restart" => await LifecycleAsync(s, verb),
             "rollback" => await RollbackAsync(s),
-            _ => throw CliException.Usage($"unknown verb 'workflow {verb}'; use list, show, apply, diff, history, pause, resume, restart or rollback"),
+            "delete" => await DeleteAsync(s),
+            "replay" => await ReplayAsync(s),
+            "snapshot" => await SnapshotAsync(s),
+            "promote" => await PromoteAsync(s),
+            _ => throw CliException.Usage($"unknown verb 'workflow {verb}'; use list, show, apply, diff, history, pause, resume, restart, rollback, delete, replay, snapshot or promote"),
         };
     }
 
@@ -88,6 +92,8 @@ internal static partial class WorkflowCommands
             .Add("Latency", st.Number("lastCommitToDeliveryMs", 1) is { } ms ? $"{ms} ms (commit to delivery, last batch)" : null)
             .Add("Last delivery", st.Time("lastDeliveryAt"))
             .Add("Endpoint", EndpointLine(st.Get("endpoint")))
+            .AddWhenSet("Replaying", st.Text("replayUntil") is { } until ? $"until {until}" : null)
+            .AddWhenSet("Deleted", st.Time("deletedAt"))
             .Add("Last error", st.Text("lastError") is { } error ? $"{error} ({st.Time("lastErrorAt")})" : null)
             .Add("Node", st.Text("node"))
             .Write(s.Out);

@@ -45,6 +45,9 @@ public sealed class Details
         return this;
     }
 
+    /// <summary>Adds a line only when there is a value (a state most workflows never are in).</summary>
+    public Details AddWhenSet(string name, string? value) => string.IsNullOrEmpty(value) ? this : Add(name, value);
+
     /// <summary>Writes the lines.</summary>
     public void Write(TextWriter output)
     {

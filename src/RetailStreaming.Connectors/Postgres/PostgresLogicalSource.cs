@@ -33,7 +33,7 @@ namespace RetailStreaming.Connectors.Postgres;
 /// transaction is confirmed, so that the slot does not hold WAL while the captured tables are idle.</para>
 /// <para><b>Values</b>: see <see cref="PostgresValues"/> and the connector README.</para>
 /// </remarks>
-public sealed class PostgresLogicalSource : IChangeSource
+public sealed class PostgresLogicalSource : IChangeSource, IReplayableSource, ISnapshotSource
 {
     /// <summary>The prefix of <see cref="SourceName"/>.</summary>
     public const string SourcePrefix = "postgres:";
@@ -212,6 +212,32 @@ public sealed class PostgresLogicalSource : IChangeSource
         return new SourceLag(null, bytes, age);
     }
 
+    /// <inheritdoc />
+    public IReadOnlyList<string> CapturedTables => _captured;
+
+    /// <inheritdoc />
+    /// <remarks>
+    /// A slot never sends again a transaction whose commit lies below its confirmed_flush_lsn
+    /// (<see href="https://www.postgresql.org/docs/15/protocol-replication.html">START_REPLICATION</see>),
+    /// and the platform confirms only checkpointed transactions: a replay reaches back to the slot's
+    /// confirmed position, usually only the last few seconds. Older data comes back with a re-snapshot.
+    /// </remarks>
+    public async Task<ReplayReach> GetReplayReachAsync(SourcePosition checkpoint, CancellationToken cancellationToken)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        await using var connection = await OpenCatalogAsync(cancellationToken);
+        var slot = await PostgresCaptureSetup.ReadSlotAsync(connection, SlotName, cancellationToken)
+                   ?? throw new SourceConfigurationException(
+                       $"Replication slot {SlotName} does not exist, so nothing can be replayed; re-snapshot the tables instead (rsctl workflow snapshot {_workflowId}).");
+        var confirmed = slot.ConfirmedFlush ?? 0;
+        // Every transaction whose commit record is at or above the confirmed LSN is sent again; one
+        // below it is not, so the earliest start is the very end of the transaction just before it.
+        var earliest = confirmed == 0 ? SourcePosition.Start : PostgresPosition.Of(confirmed - 1, PostgresPosition.MaxIndex);
+        return new ReplayReach(earliest,
+            $"replication slot {SlotName} has confirmed everything before LSN {PostgresPosition.FormatLsn(confirmed)}, and PostgreSQL " +
+            $"does not send a confirmed transaction again; for older data re-snapshot the table (rsctl workflow snapshot {_workflowId} --table <table>)");
+    }
+
     /// <summary>
     /// Asks for a new snapshot of one captured table ("re-snapshot"): its rows arrive again as
     /// <see cref="ChangeOperation.Read"/> events, in chunks between watermarks, while streaming goes
@@ -240,16 +266,8 @@ public sealed class PostgresLogicalSource : IChangeSource
     /// that still uses it) and its publication. For deleting a workflow, or before a re-snapshot
     /// after the slot was lost; the client's tables are untouched.
     /// </summary>
-    public static async Task RemoveCaptureAsync(string connectionString, string workflowId, ILogger? logger, CancellationToken cancellationToken)
-    {
-        logger ??= NullLogger.Instance;
-        var name = PostgresCaptureNames.ObjectName(workflowId);
-        await using var connection = new NpgsqlConnection(connectionString);
-        await connection.OpenAsync(cancellationToken);
-        var (slot, publication) = await PostgresCaptureSetup.RemoveAsync(connection, name, cancellationToken);
-        logger.LogInformation("Removed capture of workflow {WorkflowId}: slot {Slot} {SlotState}, publication {Publication} {PublicationState}",
-            workflowId, name, slot ? "dropped" : "absent", name, publication ? "dropped" : "absent");
-    }
+    public static async Task RemoveCaptureAsync(string connectionString, string workflowId, ILogger? logger, CancellationToken cancellationToken) =>
+        await PostgresCaptureTeardown.RunAsync(connectionString, workflowId, logger ?? NullLogger.Instance, cancellationToken);
 
     /// <summary>Stops the replication: its connection is closed, so the slot is no longer active.</summary>
     public async ValueTask DisposeAsync()

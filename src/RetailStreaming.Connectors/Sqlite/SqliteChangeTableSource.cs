@@ -41,7 +41,7 @@ namespace RetailStreaming.Connectors.Sqlite;
 /// <para><b>Updates</b> carry the row before and after; an update that changes the primary key is
 /// recorded as a delete of the old key followed by an insert of the new one.</para>
 /// </remarks>
-public sealed class SqliteChangeTableSource : IChangeSource
+public sealed class SqliteChangeTableSource : IChangeSource, IReplayableSource, ISnapshotSource
 {
     /// <summary>The prefix of every position this connector writes.</summary>
     public const string PositionPrefix = "sqlite:";
@@ -67,13 +67,17 @@ public sealed class SqliteChangeTableSource : IChangeSource
     /// <param name="tables">The tables to capture (each needs a primary key).</param>
     /// <param name="logger">Where capture events are logged.</param>
     /// <param name="timeProvider">The clock for lag ages; the system clock by default.</param>
+    /// <param name="retention">Changes kept in the change table below the confirmed checkpoint, so that a replay can reach back that far (0: pruned at the checkpoint).</param>
     public SqliteChangeTableSource(
         string workflowId,
         string connectionString,
         IReadOnlyList<string> tables,
         ILogger logger,
-        TimeProvider? timeProvider = null)
+        TimeProvider? timeProvider = null,
+        int retention = 0)
     {
+        ArgumentOutOfRangeException.ThrowIfNegative(retention);
+        Retention = retention;
         ArgumentException.ThrowIfNullOrWhiteSpace(workflowId);
         ArgumentException.ThrowIfNullOrWhiteSpace(connectionString);
         ArgumentNullException.ThrowIfNull(tables);
@@ -101,6 +105,12 @@ public sealed class SqliteChangeTableSource : IChangeSource
 
     /// <summary>The name of the workflow's change table in the client database.</summary>
     public string ChangeTableName { get; }
+
+    /// <summary>How many changes at or below the confirmed checkpoint stay in the change table for replays.</summary>
+    public int Retention { get; }
+
+    /// <inheritdoc />
+    public IReadOnlyList<string> CapturedTables => _tables;
 
     /// <summary>The position of the change with the given sequence.</summary>
     public static SourcePosition PositionOf(long sequence)
@@ -168,11 +178,14 @@ public sealed class SqliteChangeTableSource : IChangeSource
     }
 
     /// <inheritdoc />
-    /// <remarks>Deletes the change rows at or below the checkpoint; AUTOINCREMENT keeps later sequences above them.</remarks>
+    /// <remarks>
+    /// Deletes the change rows at or below the checkpoint, except the last <see cref="Retention"/> of
+    /// them (kept for replays); AUTOINCREMENT keeps later sequences above them.
+    /// </remarks>
     public async Task ConfirmAsync(SourcePosition checkpoint, CancellationToken cancellationToken)
     {
-        var sequence = SequenceOf(checkpoint);
-        if (sequence == 0) return;
+        var sequence = SequenceOf(checkpoint) - Retention;
+        if (sequence <= 0) return;
         var connection = await ConnectionAsync(cancellationToken);
         await using var command = connection.CreateCommand();
         command.CommandText = $"DELETE FROM {SqliteCaptureSchema.Identifier(ChangeTableName)} WHERE seq <= $seq";
@@ -197,6 +210,65 @@ public sealed class SqliteChangeTableSource : IChangeSource
         if (pending == 0 || reader.IsDBNull(1)) return new SourceLag(pending, null, null);
         var age = _time.GetUtcNow() - ParseCommitTime(reader.GetString(1));
         return new SourceLag(pending, null, age < TimeSpan.Zero ? TimeSpan.Zero : age);
+    }
+
+    /// <inheritdoc />
+    /// <remarks>
+    /// The change table holds every change not yet pruned: the oldest row left, but never below
+    /// checkpoint - <see cref="Retention"/>, which the next confirmation may prune while the replay runs.
+    /// </remarks>
+    public async Task<ReplayReach> GetReplayReachAsync(SourcePosition checkpoint, CancellationToken cancellationToken)
+    {
+        var connection = await ConnectionAsync(cancellationToken);
+        var table = SqliteCaptureSchema.Identifier(ChangeTableName);
+        await using var command = connection.CreateCommand();
+        command.CommandText =
+            $"SELECT (SELECT min(seq) FROM {table}), (SELECT seq FROM sqlite_sequence WHERE name = $name)";
+        command.Parameters.AddWithValue("$name", ChangeTableName);
+        long oldestHeld, lastWritten;
+        try
+        {
+            await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+            await reader.ReadAsync(cancellationToken);
+            lastWritten = reader.IsDBNull(1) ? 0 : reader.GetInt64(1);
+            oldestHeld = reader.IsDBNull(0) ? lastWritten + 1 : reader.GetInt64(0);
+        }
+        catch (SqliteException e) when (e.SqliteErrorCode == 1 && e.Message.Contains("no such table", StringComparison.Ordinal))
+        {
+            (oldestHeld, lastWritten) = (1, 0);
+        }
+        var earliest = Math.Max(oldestHeld - 1, SequenceOf(checkpoint) - Retention);
+        return new ReplayReach(PositionOf(Math.Max(0, earliest)),
+            $"the change table {ChangeTableName} keeps the last {Retention} changes at or below the checkpoint (source.retention) and " +
+            "prunes older ones; raise source.retention to reach further back, or re-snapshot the table (rsctl workflow snapshot)");
+    }
+
+    /// <inheritdoc />
+    /// <remarks>
+    /// Copies the table's rows into the change table as snapshot reads (<c>'r'</c>), in key order, in
+    /// one <c>BEGIN IMMEDIATE</c> transaction: SQLite has one writer at a time, so the rows are a
+    /// consistent image placed exactly between the changes committed before and after it. Returns
+    /// <c>sqlite-</c> and the sequence of the first row copied.
+    /// </remarks>
+    public async Task<string> RequestSnapshotAsync(string table, CancellationToken cancellationToken)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(table);
+        var connection = await ConnectionAsync(cancellationToken);
+        await using var transaction = connection.BeginTransaction(deferred: false);
+        var shapes = await ReadTableShapesAsync(connection, transaction, cancellationToken);
+        var shape = shapes.FirstOrDefault(s => string.Equals(s.Name, table, StringComparison.OrdinalIgnoreCase))
+                    ?? throw new ArgumentException(
+                        $"Table '{table}' is not captured by workflow '{_workflowId}' (captured: {string.Join(", ", shapes.Select(s => s.Name))}).", nameof(table));
+        await using var next = connection.CreateCommand();
+        next.Transaction = transaction;
+        next.CommandText = "SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = $name), 0) + 1";
+        next.Parameters.AddWithValue("$name", ChangeTableName);
+        var first = Convert.ToInt64(await next.ExecuteScalarAsync(cancellationToken), CultureInfo.InvariantCulture);
+        var rows = await ExecuteAsync(connection, transaction, SqliteCaptureSchema.Snapshot(ChangeTableName, shape), cancellationToken);
+        await transaction.CommitAsync(cancellationToken);
+        _logger.LogInformation("Workflow {WorkflowId} re-snapshot of {Table}: {Rows} rows into {ChangeTable} from sequence {First}",
+            _workflowId, shape.Name, rows, ChangeTableName, first);
+        return "sqlite-" + first.ToString(CultureInfo.InvariantCulture);
     }
 
     /// <summary>

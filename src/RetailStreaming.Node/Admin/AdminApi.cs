@@ -58,6 +58,7 @@ public static class AdminApi
 
         api.MapWorkflowRoutes();
         api.MapDeadLetterRoutes();
+        api.MapWorkflowOperationRoutes();
         api.MapTokenRoutes();
         api.MapClusterRoutes();
     }

@@ -32,9 +32,13 @@ public sealed class WorkflowQueries(IWorkflowRegistry registry, IRequiredActor<W
         return await StatusAsync(await region.GetAsync(ct), entry, ct);
     }
 
-    /// <summary>A workflow's registry entry, or null when there is no such workflow (or it is another client's).</summary>
+    /// <summary>
+    /// A workflow's registry entry, or null when there is no such workflow (or it is another client's).
+    /// A deleted workflow is found: its status (deleted), history and dead letters stay readable, and
+    /// its entity refuses every change.
+    /// </summary>
     public async Task<WorkflowEntry?> FindAsync(string workflowId, string? clientId, CancellationToken ct) =>
-        await registry.GetAsync(workflowId, ct) is { Deleted: false } entry && (clientId is null || entry.ClientId == clientId)
+        await registry.GetAsync(workflowId, ct) is { } entry && (clientId is null || entry.ClientId == clientId)
             ? entry
             : null;
 

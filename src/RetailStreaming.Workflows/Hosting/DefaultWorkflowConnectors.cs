@@ -56,7 +56,7 @@ public sealed partial class DefaultWorkflowConnectors : IWorkflowConnectors, IDi
         return source.Kind switch
         {
             "sqlite" => new SqliteChangeTableSource(definition.Id, connection, source.Tables,
-                Logger<SqliteChangeTableSource>(definition)),
+                Logger<SqliteChangeTableSource>(definition), retention: source.Retention),
             // A PostgreSQL read waits for a first change up to the poll interval (the capture then
             // reads again at once), so a change after an idle time is not held by a timer.
             "postgres" => new PostgresLogicalSource(definition.Id, connection, source.Tables,
@@ -124,6 +124,43 @@ public sealed partial class DefaultWorkflowConnectors : IWorkflowConnectors, IDi
             },
             new HttpClient(_http, disposeHandler: false) { Timeout = Timeout.InfiniteTimeSpan },
             logger: Logger<WebhookDelivery>(definition));
+    }
+
+    /// <inheritdoc />
+    public async Task<string> RemoveCaptureAsync(WorkflowDefinition definition, CancellationToken cancellationToken)
+    {
+        var source = definition.Source;
+        string connection;
+        try
+        {
+            connection = source.Connection ?? ResolveSecret(source.ConnectionRef!, "source.connectionRef");
+        }
+        catch (Exception e)
+        {
+            throw new CaptureTeardownException($"the source connection of workflow '{definition.Id}' cannot be resolved: {e.Message}; " +
+                                               $"make it resolvable on this node and run 'rsctl workflow delete {definition.Id}' again", e);
+        }
+        switch (source.Kind)
+        {
+            case "postgres":
+                return (await PostgresCaptureTeardown.RunAsync(connection, definition.Id, Logger<PostgresLogicalSource>(definition), cancellationToken)).Describe();
+            case "sqlite":
+                var changeTable = SqliteChangeTableSource.ChangeTableNameFor(definition.Id);
+                try
+                {
+                    await SqliteChangeTableSource.RemoveCaptureAsync(connection, definition.Id, Logger<SqliteChangeTableSource>(definition), cancellationToken);
+                }
+                catch (Exception e) when (e is Microsoft.Data.Sqlite.SqliteException or SourceConfigurationException or IOException)
+                {
+                    throw new CaptureTeardownException(
+                        $"the SQLite capture of workflow '{definition.Id}' could not be removed: {e.Message}. Run 'rsctl workflow delete {definition.Id}' " +
+                        $"again once the database is writable, or in the client database drop the triggers named '_rs_{changeTable["_rs_changes_".Length..]}:*' " +
+                        $"and the table {changeTable}", e);
+                }
+                return $"SQLite capture triggers and change table {changeTable} removed";
+            default:
+                throw new CaptureTeardownException($"source.kind '{source.Kind}' has no capture teardown on this node; remove its objects from the client database by hand");
+        }
     }
 
     private ILogger Logger<T>(WorkflowDefinition definition) =>

@@ -17,6 +17,8 @@ public sealed class GenericChildPerEntityParent : ReceiveActor
     /// <summary>Creates the parent.</summary>
     public GenericChildPerEntityParent(IMessageExtractor extractor, Func<string, Props> propsFactory)
     {
+        // As a shard does: an entity that passivates gets its stop message.
+        Receive<Passivate>(p => Sender.Tell(p.StopMessage));
         ReceiveAny(message =>
         {
             var id = extractor.EntityId(message);

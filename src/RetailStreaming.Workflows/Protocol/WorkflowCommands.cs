@@ -58,6 +58,29 @@ public static class WorkflowCommands
     /// <param name="Force">Redrive superseded (or already redriven) letters too.</param>
     /// <param name="RequestedBy">Who asked (a token id), for the log.</param>
     public sealed record Redrive(string WorkflowId, IReadOnlyList<long> EntryIds, bool Force, string RequestedBy) : IWithWorkflowId, IRetailStreamingMessage;
+
+    /// <summary>
+    /// Drains and checkpoints, records the deletion, then removes the capture objects from the client
+    /// database. Idempotent: deleting a deleted workflow retries a removal that failed. Answered with
+    /// <see cref="WorkflowReplies.Deleted"/> or <see cref="WorkflowReplies.LifecycleRefused"/>.
+    /// </summary>
+    public sealed record Delete(string WorkflowId) : IWithWorkflowId, IRetailStreamingMessage;
+
+    /// <summary>
+    /// Delivers again every change after <paramref name="From"/> (a position, or <c>earliest</c>),
+    /// with the same idempotency keys, if the source still holds them and the transform that
+    /// produced them is the one that runs now. Answered with <see cref="WorkflowReplies.ReplayStarted"/>,
+    /// <see cref="WorkflowReplies.ReplayRefused"/> or <see cref="WorkflowReplies.LifecycleRefused"/>.
+    /// </summary>
+    public sealed record Replay(string WorkflowId, string From) : IWithWorkflowId, IRetailStreamingMessage;
+
+    /// <summary>
+    /// Reads captured tables again, whole (re-snapshot), in order with the changes: one table, or
+    /// every captured table when <paramref name="Table"/> is null. Answered with
+    /// <see cref="WorkflowReplies.SnapshotRequested"/>, <see cref="WorkflowReplies.ReplayRefused"/> or
+    /// <see cref="WorkflowReplies.LifecycleRefused"/>.
+    /// </summary>
+    public sealed record RequestSnapshot(string WorkflowId, string? Table) : IWithWorkflowId, IRetailStreamingMessage;
 }
 
 /// <summary>Replies of a workflow.</summary>
@@ -86,6 +109,22 @@ public static class WorkflowReplies
 
     /// <summary>What a redrive did with each dead letter, in order.</summary>
     public sealed record Redriven(string WorkflowId, IReadOnlyList<RedriveResult> Results) : IWithWorkflowId, IRetailStreamingMessage;
+
+    /// <summary>
+    /// The workflow is deleted (<paramref name="Changed"/> is false when it already was). When its
+    /// capture could not be removed, <paramref name="CaptureError"/> says why and what to run.
+    /// </summary>
+    public sealed record Deleted(string WorkflowId, bool Changed, string Checkpoint, bool CaptureRemoved, string? CaptureDetail, string? CaptureError)
+        : IWithWorkflowId, IRetailStreamingMessage;
+
+    /// <summary>The replay runs: every change after <paramref name="From"/> up to <paramref name="Until"/> is delivered again.</summary>
+    public sealed record ReplayStarted(string WorkflowId, string From, string Until, string Earliest) : IWithWorkflowId, IRetailStreamingMessage;
+
+    /// <summary>A replay or a snapshot the source cannot serve, and why; <paramref name="Earliest"/> is how far back a replay can start, when known.</summary>
+    public sealed record ReplayRefused(string WorkflowId, string Reason, string? Earliest) : IWithWorkflowId, IRetailStreamingMessage;
+
+    /// <summary>Snapshots of these tables were requested (one id per table); the rows follow as snapshot reads.</summary>
+    public sealed record SnapshotRequested(string WorkflowId, IReadOnlyList<string> Tables, IReadOnlyList<string> SnapshotIds) : IWithWorkflowId, IRetailStreamingMessage;
 
     /// <summary>Every definition version, oldest first, and whether the workflow is paused.</summary>
     public sealed record History(string WorkflowId, IReadOnlyList<DefinitionVersion> Versions, bool Paused) : IWithWorkflowId, IRetailStreamingMessage;

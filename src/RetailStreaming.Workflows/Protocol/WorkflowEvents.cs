@@ -39,4 +39,21 @@ public static class WorkflowEvents
 
     /// <summary>An operator resumed the workflow: its stream starts again from the checkpoint.</summary>
     public sealed record Resumed(string WorkflowId, DateTimeOffset At) : IWithWorkflowId, IRetailStreamingMessage;
+
+    /// <summary>
+    /// An operator deleted the workflow: its stream was drained and stopped at <paramref name="AtPosition"/>;
+    /// it never runs again (nor after a restart), and its id cannot be applied again. Its journal
+    /// (history, checkpoint) and dead letters stay readable.
+    /// </summary>
+    public sealed record Deleted(string WorkflowId, string AtPosition, DateTimeOffset At) : IWithWorkflowId, IRetailStreamingMessage;
+
+    /// <summary>The deleted workflow's capture objects were removed from the client database (<paramref name="Detail"/> says which).</summary>
+    public sealed record CaptureRemoved(string WorkflowId, string Detail, DateTimeOffset At) : IWithWorkflowId, IRetailStreamingMessage;
+
+    /// <summary>
+    /// An operator asked to deliver again every change after <paramref name="From"/>: the checkpoint
+    /// moves back to it, and the replay is over once the checkpoint passes <paramref name="Until"/>
+    /// (the delivered position when it was asked). Persisted, so that a crash mid-replay resumes it.
+    /// </summary>
+    public sealed record ReplayRequested(string WorkflowId, string From, string Until, DateTimeOffset At) : IWithWorkflowId, IRetailStreamingMessage;
 }

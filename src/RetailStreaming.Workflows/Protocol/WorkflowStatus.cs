@@ -19,6 +19,10 @@ public static class WorkflowRunState
     public const string Pausing = "pausing";
     /// <summary>Paused by an operator: drained and checkpointed, idle across restarts until resumed.</summary>
     public const string Paused = "paused";
+    /// <summary>Draining before a deletion.</summary>
+    public const string Deleting = "deleting";
+    /// <summary>Deleted by an operator: stopped for good; history and dead letters stay readable.</summary>
+    public const string Deleted = "deleted";
 }
 
 /// <summary>A workflow's status and figures, as its actor sees them now.</summary>
@@ -47,7 +51,9 @@ public sealed record WorkflowStatus(
     double? LastCommitToDeliveryMs,
     DateTimeOffset? LastDeliveryAt,
     string Node,
-    DeliveryEndpointStatus? Endpoint = null) : IWithWorkflowId, IRetailStreamingMessage;
+    DeliveryEndpointStatus? Endpoint = null,
+    string? ReplayUntil = null,
+    DateTimeOffset? DeletedAt = null) : IWithWorkflowId, IRetailStreamingMessage;
 
 /// <summary>
 /// The delivery endpoint as the workflow's sink sees it: its circuit breaker and adaptive rate

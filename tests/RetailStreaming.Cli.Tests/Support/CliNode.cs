@@ -43,7 +43,9 @@ public class CliNode : IAsyncLifetime
     {
         Environment.SetEnvironmentVariable(SecretVariable, Secret);
         Endpoint = await WebhookEndpoint.StartAsync(Secret);
-        App = await NodeHost.BuildAsync(TestNode.Options(Path.Combine(Root, "node")), builder =>
+        var options = TestNode.Options(Path.Combine(Root, "node"));
+        Configure(options);
+        App = await NodeHost.BuildAsync(options, builder =>
             builder.Services.AddSingleton(new AdminAudit(new LoggerConfiguration().MinimumLevel.Verbose().WriteTo.Sink(Audit).CreateLogger())));
         await App.StartAsync();
         AdminUrl = TestNode.BoundAddress(App);
@@ -52,6 +54,11 @@ public class CliNode : IAsyncLifetime
         using var http = TestNode.Client(AdminUrl);
         await TestNode.EventuallyAsync(async () => (await http.GetAsync("/health/ready")).IsSuccessStatusCode, ok => ok,
             TimeSpan.FromSeconds(30), "the node ready");
+    }
+
+    /// <summary>Changes the node's options before it starts (a node of a test's own).</summary>
+    protected virtual void Configure(NodeOptions options)
+    {
     }
 
     /// <summary>Runs rsctl with <c>--node</c> and, when given, <c>--token</c>.</summary>

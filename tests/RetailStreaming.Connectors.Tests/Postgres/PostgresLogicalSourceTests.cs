@@ -196,6 +196,34 @@ public sealed class PostgresLogicalSourceTests(PostgresFixture fixture)
     }
 
     [Fact]
+    public async Task The_replay_reach_is_the_slots_confirmed_position_and_everything_after_it_is_read_again_whole()
+    {
+        var db = await fixture.CreateDatabaseAsync();
+        await db.ExecuteAsync("CREATE TABLE tickets (id int PRIMARY KEY, amount int)");
+        List<ChangeEvent> first;
+        await using (var source = await StartedAsync(db.Source("wf-reach", ["tickets"])))
+        {
+            for (var tx = 0; tx < 3; tx++)
+                await db.ExecuteAsync($"INSERT INTO tickets SELECT g, g FROM generate_series({tx * 3 + 1}, {tx * 3 + 3}) g");
+            first = await ReadAsync(source, SourcePosition.Start, 9);
+            // Checkpointed into the second transaction: the slot confirms the first only.
+            await source.ConfirmAsync(first[4].Position, None);
+            await db.WaitForConfirmedFlushAsync(source.SlotName, lsn => lsn > CommitLsnOf(first[0]));
+        }
+
+        await using var replay = db.Source("wf-reach", ["tickets"]);
+        var reach = await replay.GetReplayReachAsync(first[4].Position, None);
+
+        // The first transaction is gone from the slot; the second and third can be read again, whole.
+        Assert.All(first.Take(3), c => Assert.True(c.Position < reach.Earliest, $"{c.Position} is not below {reach.Earliest}"));
+        Assert.All(first.Skip(3), c => Assert.True(c.Position > reach.Earliest, $"{c.Position} is not above {reach.Earliest}"));
+        Assert.Contains("rsctl workflow snapshot", reach.Explanation);
+        await replay.PrepareAsync(None);
+        var again = await ReadAsync(replay, reach.Earliest, 6);
+        Assert.Equal(first.Skip(3).Select(c => c.Position), again.Select(c => c.Position));
+    }
+
+    [Fact]
     public async Task Reading_again_from_an_earlier_position_replays_from_the_slot()
     {
         var db = await fixture.CreateDatabaseAsync();

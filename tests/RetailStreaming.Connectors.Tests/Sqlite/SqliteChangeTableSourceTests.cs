@@ -175,6 +175,49 @@ public sealed class SqliteChangeTableSourceTests : IDisposable
     }
 
     [Fact]
+    public async Task Retention_keeps_changes_below_the_checkpoint_for_replays_and_the_reach_says_how_far_back()
+    {
+        CreateProducts(20);
+        await using var source = new SqliteChangeTableSource("wf-retain", _db.ConnectionString, ["products"], NullLogger.Instance, retention: 5);
+        await source.PrepareAsync(None);
+        var all = await SqliteTestDatabase.ReadAllAsync(source, SourcePosition.Start);
+        Assert.Equal(SqliteChangeTableSource.PositionOf(0), (await source.GetReplayReachAsync(SourcePosition.Start, None)).Earliest);
+
+        await source.ConfirmAsync(all[14].Position, None);
+
+        // Changes 11..20 are left: the 5 at or below the checkpoint 15 that retention keeps, and the 5 after it.
+        Assert.Equal(10L, _db.Scalar($"SELECT count(*) FROM {source.ChangeTableName}"));
+        var reach = await source.GetReplayReachAsync(all[14].Position, None);
+        Assert.Equal(all[9].Position, reach.Earliest);
+        Assert.Contains("source.retention", reach.Explanation);
+        // A replay from the earliest reads every change after it again.
+        Assert.Equal(all.Skip(10).Select(c => c.Position), (await SqliteTestDatabase.ReadAllAsync(source, reach.Earliest)).Select(c => c.Position));
+        // The next confirmation may prune up to checkpoint - retention: the reach never promises less.
+        Assert.Equal(all[14].Position, (await source.GetReplayReachAsync(all[19].Position, None)).Earliest);
+    }
+
+    [Fact]
+    public async Task A_resnapshot_reads_the_table_again_after_the_changes_already_captured()
+    {
+        CreateProducts(3);
+        await using var source = _db.Source("wf-resnap", "products");
+        await source.PrepareAsync(None);
+        _db.Execute("UPDATE products SET price = 9 WHERE id = 2");
+        var before = await SqliteTestDatabase.ReadAllAsync(source, SourcePosition.Start);
+        Assert.Equal(4, before.Count);
+
+        var id = await source.RequestSnapshotAsync("PRODUCTS", None);
+
+        Assert.Equal("sqlite-5", id);
+        var again = await SqliteTestDatabase.ReadAllAsync(source, before[^1].Position);
+        Assert.Equal([ChangeOperation.Read, ChangeOperation.Read, ChangeOperation.Read], again.Select(c => c.Operation));
+        Assert.Equal([1L, 2L, 3L], again.Select(c => c.Key.GetInt64("id")));
+        Assert.Equal(9.0, again[1].After!.GetDouble("price"));
+        var e = await Assert.ThrowsAsync<ArgumentException>(() => source.RequestSnapshotAsync("orders", None));
+        Assert.Contains("not captured", e.Message);
+    }
+
+    [Fact]
     public async Task A_missing_table_is_a_configuration_error_naming_it_and_the_existing_tables()
     {
         CreateProducts(1);

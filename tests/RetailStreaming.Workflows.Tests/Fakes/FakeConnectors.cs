@@ -43,4 +43,13 @@ public sealed class FakeConnectors : IWorkflowConnectors
         _transforms.Enqueue(transform);
         return transform;
     }
+
+    public Task<string> RemoveCaptureAsync(WorkflowDefinition definition, CancellationToken cancellationToken)
+    {
+        var log = Source(definition.Id);
+        if (log.FailCaptureRemoval is { } failure)
+            return Task.FromException<string>(new CaptureTeardownException(failure));
+        log.CaptureRemoved = true;
+        return Task.FromResult($"in-memory capture of {definition.Id} removed");
+    }
 }

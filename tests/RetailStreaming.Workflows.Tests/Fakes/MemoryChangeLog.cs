@@ -88,6 +88,15 @@ public sealed class MemoryChangeLog
     /// <summary>Readers opened and not yet disposed.</summary>
     public int ReadersOpen => Volatile.Read(ref _openReaders);
 
+    /// <summary>How far back a replay can start (what the source still holds); the start of the log by default.</summary>
+    public SourcePosition ReplayEarliest { get; set; } = SourcePosition.Start;
+
+    /// <summary>True once the workflow removed its capture (deleted).</summary>
+    public bool CaptureRemoved { get; set; }
+
+    /// <summary>When set, removing the capture fails with this message (as a database that refuses would).</summary>
+    public string? FailCaptureRemoval { get; set; }
+
     /// <summary>The next <paramref name="count"/> reads throw, as a lost connection would.</summary>
     public void FailNextReads(int count) => Interlocked.Exchange(ref _failReads, count);
 
@@ -99,8 +108,11 @@ public sealed class MemoryChangeLog
         return new Reader(this);
     }
 
-    private sealed class Reader(MemoryChangeLog log) : IChangeSource
+    private sealed class Reader(MemoryChangeLog log) : IChangeSource, IReplayableSource
     {
+        public Task<ReplayReach> GetReplayReachAsync(SourcePosition checkpoint, CancellationToken cancellationToken) =>
+            Task.FromResult(new ReplayReach(log.ReplayEarliest, "the in-memory log forgot what came before"));
+
         private int _disposed;
 
         public Task PrepareAsync(CancellationToken cancellationToken) => Task.CompletedTask;
