@@ -109,8 +109,7 @@ public static class TransformFixtures
             }
             if (!File.Exists(expectedFile))
                 return new FixtureResult(name, inputFile, expectedFile, changes.Count, records, errors,
-                    [new FixtureDifference(name, 0, null, null, null, "file", Quote($"the file {expectedFile}"), Quote(
-                        $"no such file; run in update mode ({TransformTestOptions.UpdateVariable}=1) to write it, then review it"))], false);
+                    [new FixtureDifference(name, 0, null, null, null, "file", expectedFile, null)], false);
 
             var expected = ReadExpected(expectedFile);
             var describe = changes.ToDictionary(c => c.Line, c => $"{c.Change.Table} {c.Change.Operation.ToString().ToLowerInvariant()} at {c.Change.Position}");

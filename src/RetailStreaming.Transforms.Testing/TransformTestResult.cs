@@ -29,6 +29,8 @@ public sealed record FixtureDifference(
         if (Change is not null) where.Append(" (").Append(Change).Append(')');
         if (Record is not null) where.Append(where.Length > 0 ? ", " : "").Append("record ").Append(Record);
         if (ExpectedLine is not null) where.Append(where.Length > 0 ? ", " : "").Append("expected line ").Append(ExpectedLine);
+        if (Field == "file")
+            return $"no expected file {Expected}; run in update mode ({TransformTestOptions.UpdateVariable}=1, or rsctl transform test --update) to write it, then review it";
         var what = (Expected, Actual) switch
         {
             (null, null) => "",

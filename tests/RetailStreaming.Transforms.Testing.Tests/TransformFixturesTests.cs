@@ -146,7 +146,7 @@ public sealed class TransformFixturesTests : IDisposable
         var missing = Assert.Single(a.Differences);
         Assert.Equal("input line 2 (no such change in the input file), record 0, expected line 2: missing record {\"input\":2,\"output\":0,\"type\":\"sale\",\"key\":\"T-9\",\"payload\":{}}", missing.ToString());
         var b = result.Fixtures.Single(f => f.Name == "b");
-        Assert.Contains("no such file; run in update mode", Assert.Single(b.Differences).ToString());
+        Assert.Equal($"no expected file {Expected("b")}; run in update mode (RS_UPDATE_GOLDEN=1, or rsctl transform test --update) to write it, then review it", Assert.Single(b.Differences).ToString());
         Assert.False(File.Exists(Expected("b")));
     }
 
