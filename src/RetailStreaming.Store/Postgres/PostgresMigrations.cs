@@ -59,5 +59,23 @@ internal static class PostgresMigrations
                 CHECK ((role = 'client') = (client_id IS NOT NULL))
             );
             """),
+        // 4 and 6 belong to other branches (dead-letter attempts, ...); versions need only ascend.
+        new(5, "transform_packages", """
+            -- A published version is immutable: the key is (id, version) case-insensitively, and
+            -- a row is never updated.
+            CREATE TABLE transform_packages (
+                package_key  text COLLATE "C" NOT NULL,
+                version_key  text COLLATE "C" NOT NULL,
+                package_id   text NOT NULL,
+                version      text NOT NULL,
+                sha256       text NOT NULL,
+                size         bigint NOT NULL,
+                types        text NOT NULL,
+                published_at timestamptz NOT NULL,
+                published_by text NOT NULL,
+                content      bytea NOT NULL,
+                PRIMARY KEY (package_key, version_key)
+            );
+            """),
     ];
 }

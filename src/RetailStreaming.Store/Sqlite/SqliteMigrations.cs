@@ -52,5 +52,23 @@ internal static class SqliteMigrations
                 CHECK ((role = 'client') = (client_id IS NOT NULL))
             ) STRICT;
             """),
+        // 4 and 6 belong to other branches (dead-letter attempts, ...); versions need only ascend.
+        new(5, "transform_packages", """
+            -- A published version is immutable: the key is (id, version) case-insensitively, and
+            -- a row is never updated.
+            CREATE TABLE transform_packages (
+                package_key  TEXT NOT NULL,
+                version_key  TEXT NOT NULL,
+                package_id   TEXT NOT NULL,
+                version      TEXT NOT NULL,
+                sha256       TEXT NOT NULL,
+                size         INTEGER NOT NULL,
+                types        TEXT NOT NULL,
+                published_at TEXT NOT NULL,
+                published_by TEXT NOT NULL,
+                content      BLOB NOT NULL,
+                PRIMARY KEY (package_key, version_key)
+            ) STRICT;
+            """),
     ];
 }
