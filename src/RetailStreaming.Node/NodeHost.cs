@@ -100,8 +100,10 @@ public static class NodeHost
         builder.Services.AddSingleton<IDeadLetterStore>(store.DeadLetters);
         builder.Services.AddSingleton<IWorkflowRegistry>(store.Workflows);
         builder.Services.AddSingleton<ITokenStore>(store.Tokens);
+        builder.Services.AddSingleton<ITransformPackageRegistry>(store.TransformPackages);
         builder.Services.AddSingleton<IWorkflowConnectors>(sp =>
-            new DefaultWorkflowConnectors(options.PackageDirectory, options.PackageCacheDirectory, sp.GetRequiredService<ILoggerFactory>()));
+            new DefaultWorkflowConnectors(options.PackageDirectory, options.PackageCacheDirectory, sp.GetRequiredService<ILoggerFactory>(),
+                new PublishedTransformSource(store.TransformPackages)));
         builder.Services.AddSingleton<WorkflowQueries>();
         builder.Services.AddSingleton(new AdminAudit());
 

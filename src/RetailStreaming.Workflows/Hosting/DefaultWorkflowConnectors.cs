@@ -26,11 +26,12 @@ public sealed partial class DefaultWorkflowConnectors : IWorkflowConnectors, IDi
     };
     private readonly ILoggerFactory _loggers;
 
-    /// <summary>Creates the connectors over a transform package folder and its extraction cache.</summary>
-    public DefaultWorkflowConnectors(string packageDirectory, string cacheDirectory, ILoggerFactory? loggers = null)
+    /// <summary>Creates the connectors over a transform package folder and its extraction cache, and the published packages (preferred to the folder) when given.</summary>
+    public DefaultWorkflowConnectors(string packageDirectory, string cacheDirectory, ILoggerFactory? loggers = null,
+        TransformHost.ITransformPackageSource? publishedPackages = null)
     {
         _loggers = loggers ?? NullLoggerFactory.Instance;
-        InitializeTransforms(packageDirectory, cacheDirectory);
+        InitializeTransforms(packageDirectory, cacheDirectory, publishedPackages);
     }
 
     /// <inheritdoc />
