@@ -14,6 +14,7 @@ dotnet build RetailStreaming.sln -c "$configuration" -nologo -clp:ErrorsOnly
 
 projects=(
   tests/RetailStreaming.Transforms.Tests
+  tests/RetailStreaming.Transforms.Testing.Tests
   tests/RetailStreaming.Definitions.Tests
   tests/RetailStreaming.Store.Tests
   tests/RetailStreaming.Connectors.Tests

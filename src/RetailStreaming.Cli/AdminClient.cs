@@ -57,6 +57,13 @@ public sealed class AdminClient : IDisposable
     public Task<ApiResponse> PostTextAsync(string path, string text, string mediaType) =>
         SendAsync(new HttpRequestMessage(HttpMethod.Post, path) { Content = new StringContent(text, Encoding.UTF8, mediaType) });
 
+    /// <summary>POST with a binary body.</summary>
+    public Task<ApiResponse> PostBytesAsync(string path, byte[] content, string mediaType) =>
+        SendAsync(new HttpRequestMessage(HttpMethod.Post, path)
+        {
+            Content = new ByteArrayContent(content) { Headers = { ContentType = new MediaTypeHeaderValue(mediaType) } },
+        });
+
     /// <summary>DELETE.</summary>
     public Task<ApiResponse> DeleteAsync(string path) => SendAsync(new HttpRequestMessage(HttpMethod.Delete, path));
 

@@ -38,6 +38,10 @@ public static class Rsctl
           token issue --client <id> | --operator [--description TEXT]
           token list
           token revoke <token-id>
+          transform test <project|.csproj|.nupkg> --fixtures <dir> [--type T] [--update]
+                                            pack, load as a node does, compare with the expected files
+          transform publish <file.nupkg>    into the cluster's package store (a version is immutable)
+          transform list [<package-id>]     published versions
           context add <name> --node URL [--token TOKEN]
           context use <name> | list | remove <name>
 
@@ -78,6 +82,7 @@ public static class Rsctl
                 "dlq" => await DeadLetterCommands.RunAsync(session),
                 "token" or "tokens" => await TokenCommands.RunAsync(session),
                 "context" => ContextCommands.Run(session),
+                "transform" or "transforms" => await TransformCommands.RunAsync(session),
                 var other => throw CliException.Usage($"unknown command group '{other}'; run rsctl help"),
             };
         }

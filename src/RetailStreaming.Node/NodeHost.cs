@@ -101,8 +101,10 @@ public static class NodeHost
         builder.Services.AddSingleton<IDeadLetterStore>(store.DeadLetters);
         builder.Services.AddSingleton<IWorkflowRegistry>(store.Workflows);
         builder.Services.AddSingleton<ITokenStore>(store.Tokens);
+        builder.Services.AddSingleton<ITransformPackageRegistry>(store.TransformPackages);
         builder.Services.AddSingleton<IWorkflowConnectors>(sp =>
-            new DefaultWorkflowConnectors(options.PackageDirectory, options.PackageCacheDirectory, sp.GetRequiredService<ILoggerFactory>(), options.SecretsFile));
+            new DefaultWorkflowConnectors(options.PackageDirectory, options.PackageCacheDirectory, sp.GetRequiredService<ILoggerFactory>(),
+                options.SecretsFile, new PublishedTransformSource(store.TransformPackages)));
         builder.Services.AddSingleton<WorkflowQueries>();
         builder.Services.AddSingleton(new AdminAudit());
         builder.Services.AddSingleton(sp => new DeadLetterRetention(sp.GetRequiredService<IDeadLetterStore>(), options));

@@ -16,7 +16,11 @@ public abstract class PlatformStore : IDisposable
         DeadLetters = new DeadLetterStore(database);
         Workflows = new WorkflowRegistry(database);
         Tokens = new TokenStore(database);
+        TransformPackages = new TransformPackageRegistry(database);
     }
+
+    /// <summary>Transform packages published to the cluster.</summary>
+    public TransformPackageRegistry TransformPackages { get; }
 
     /// <summary>Dead letters, per workflow.</summary>
     public DeadLetterStore DeadLetters { get; }

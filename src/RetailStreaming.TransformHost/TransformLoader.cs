@@ -74,6 +74,56 @@ public sealed class TransformLoader
         }
     }
 
+    /// <summary>
+    /// The full names of the public, concrete <see cref="ITransform"/> classes of a package version:
+    /// what a workflow may name as its <c>transform.type</c>. Loads the package like
+    /// <see cref="Load"/> does (and unloads it again when nothing else uses it).
+    /// </summary>
+    /// <exception cref="TransformLoadException">The package cannot be extracted or its assemblies cannot be loaded.</exception>
+    public IReadOnlyList<string> FindTransformTypes(string packageId, string version)
+    {
+        var package = _store.Extract(packageId, version);
+        CheckSdkVersion(package, packageId, version);
+        var entry = Acquire(package);
+        try
+        {
+            var names = new List<string>();
+            foreach (var (file, name, _) in ReadAssemblies(package, packageId, version))
+            {
+                if (TransformLoadContext.IsShared(name)) continue;
+                Assembly assembly;
+                try
+                {
+                    assembly = entry.Context.LoadFromAssemblyName(new AssemblyName(name));
+                }
+                catch (Exception e) when (e is FileLoadException or BadImageFormatException or FileNotFoundException)
+                {
+                    throw new TransformLoadException(packageId, version, $"{Path.GetFileName(file)} cannot be loaded: {e.Message}", e);
+                }
+                Type[] types;
+                try
+                {
+                    types = assembly.GetExportedTypes();
+                }
+                catch (Exception e) when (e is ReflectionTypeLoadException or TypeLoadException or FileNotFoundException or FileLoadException)
+                {
+                    throw new TransformLoadException(packageId, version,
+                        $"the types of {Path.GetFileName(file)} cannot be loaded: {DescribeLoadFailure(e, package)}", e);
+                }
+                names.AddRange(types
+                    .Where(t => t is { IsClass: true, IsAbstract: false, ContainsGenericParameters: false }
+                                && typeof(ITransform).IsAssignableFrom(t) && t.GetConstructor(Type.EmptyTypes) is not null)
+                    .Select(t => t.FullName!));
+            }
+            names.Sort(StringComparer.Ordinal);
+            return names;
+        }
+        finally
+        {
+            Release(entry);
+        }
+    }
+
     private Entry Acquire(ExtractedTransformPackage package)
     {
         var key = $"{package.Id}/{package.Version}";

@@ -41,13 +41,20 @@ public sealed partial class TransformPackageStore
     /// <summary>Creates a store over a feed folder and a cache folder (created when missing).</summary>
     /// <param name="feedDirectory">The folder holding the .nupkg files.</param>
     /// <param name="cacheDirectory">Where packages are extracted; may be shared by several hosts.</param>
-    public TransformPackageStore(string feedDirectory, string cacheDirectory)
+    /// <param name="source">Published packages (the platform store), preferred to the feed folder; none when null.</param>
+    public TransformPackageStore(string feedDirectory, string cacheDirectory, ITransformPackageSource? source = null)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(feedDirectory);
         ArgumentException.ThrowIfNullOrWhiteSpace(cacheDirectory);
         FeedDirectory = Path.GetFullPath(feedDirectory);
         CacheDirectory = Path.GetFullPath(cacheDirectory);
+        _source = source;
     }
+
+    private readonly ITransformPackageSource? _source;
+
+    /// <summary>Where published packages are written through from the source, under the cache folder.</summary>
+    private string PublishedDirectory => Path.Combine(CacheDirectory, ".published");
 
     /// <summary>The folder holding the .nupkg files.</summary>
     public string FeedDirectory { get; }
@@ -94,14 +101,18 @@ public sealed partial class TransformPackageStore
         if (!PackageVersion.TryParse(version, out var wanted))
             throw new TransformLoadException(packageId, version, "the version is not a valid NuGet version (for example 1.2.0 or 1.2.0-beta.1).");
 
-        var found = FindPackageFiles(packageId).ToList();
-        var file = found.FirstOrDefault(f => f.Version.Equals(wanted)).Path;
+        // A published version wins over a file of the same version in the folder: it is what every
+        // node of the cluster runs.
+        var file = FetchPublished(packageId, wanted);
+        var found = file is null ? FindPackageFiles(packageId).ToList() : [];
+        file ??= found.FirstOrDefault(f => f.Version.Equals(wanted)).Path;
         if (file is null)
         {
             var available = found.Select(f => f.Version).Distinct().Order().Select(v => v.Normalized).ToList();
-            throw new TransformLoadException(packageId, version, available.Count == 0
+            var published = _source is null ? "" : " It is not published either (rsctl transform list).";
+            throw new TransformLoadException(packageId, version, (available.Count == 0
                 ? $"the package folder {FeedDirectory} holds no version of this package."
-                : $"version {wanted.Normalized} is not in the package folder {FeedDirectory}; the versions there are {string.Join(", ", available)}.");
+                : $"version {wanted.Normalized} is not in the package folder {FeedDirectory}; the versions there are {string.Join(", ", available)}.") + published);
         }
 
         try
@@ -201,6 +212,64 @@ public sealed partial class TransformPackageStore
             if (Directory.Exists(temp)) TryDelete(temp);
         }
         return result;
+    }
+
+    /// <summary>
+    /// The published .nupkg of a version, written through to the cache folder (fetched from the
+    /// source only when the cached copy is missing or differs); null when it is not published.
+    /// </summary>
+    private string? FetchPublished(string packageId, PackageVersion wanted)
+    {
+        if (_source is null) return null;
+        string? sha256;
+        try
+        {
+            sha256 = _source.FindSha256(packageId, wanted.Normalized);
+        }
+        catch (Exception e) when (e is not TransformLoadException)
+        {
+            throw new TransformLoadException(packageId, wanted.Normalized, $"the platform store could not be asked for published packages: {e.Message}", e);
+        }
+        if (sha256 is null) return null;
+
+        var path = Path.Combine(PublishedDirectory, $"{packageId.ToLowerInvariant()}.{wanted.Normalized.ToLowerInvariant()}.nupkg");
+        if (File.Exists(path) && Sha256Of(File.ReadAllBytes(path)) == sha256) return path;
+        var bytes = _source.Read(packageId, wanted.Normalized);
+        if (Sha256Of(bytes) != sha256)
+            throw new TransformLoadException(packageId, wanted.Normalized, "the published package read from the platform store does not match its recorded SHA-256; it is refused.");
+        Directory.CreateDirectory(PublishedDirectory);
+        // Whole or not at all: a reader never sees half a package.
+        var temp = $"{path}.{Guid.NewGuid():N}.tmp";
+        File.WriteAllBytes(temp, bytes);
+        File.Move(temp, path, overwrite: true);
+        return path;
+    }
+
+    /// <summary>Lowercase hex SHA-256 of a .nupkg's bytes: how a published version is identified.</summary>
+    public static string Sha256Of(byte[] content) => Convert.ToHexStringLower(SHA256.HashData(content));
+
+    /// <summary>The id and version a .nupkg's .nuspec gives.</summary>
+    /// <exception cref="TransformLoadException">The file is not a NuGet package (not a zip, no .nuspec, no id or version).</exception>
+    public static TransformPackageIdentity ReadIdentity(string nupkgPath)
+    {
+        var name = Path.GetFileName(nupkgPath);
+        try
+        {
+            using var zip = ZipFile.OpenRead(nupkgPath);
+            var entry = zip.Entries.FirstOrDefault(e => !EntryName(e).Contains('/') && e.FullName.EndsWith(".nuspec", StringComparison.OrdinalIgnoreCase))
+                        ?? throw new TransformLoadException(name, "?", "the file has no .nuspec at its root; it is not a NuGet package.");
+            using var stream = entry.Open();
+            var nuspec = Nuspec.Read(stream);
+            if (!IsValidId(nuspec.Id))
+                throw new TransformLoadException(nuspec.Id, nuspec.Version, "the package id is not valid (letters, digits, '.', '-' and '_', at most 100 characters).");
+            if (!PackageVersion.TryParse(nuspec.Version, out var version))
+                throw new TransformLoadException(nuspec.Id, nuspec.Version, "the version is not a valid NuGet version.");
+            return new TransformPackageIdentity(nuspec.Id, version.Normalized);
+        }
+        catch (Exception e) when (e is InvalidDataException or XmlException or FormatException)
+        {
+            throw new TransformLoadException(name, "?", $"the file is not a valid .nupkg: {e.Message}", e);
+        }
     }
 
     private static void WriteFolder(IEnumerable<(ZipArchiveEntry Entry, string Relative)> files, string target, string packageId, string version)

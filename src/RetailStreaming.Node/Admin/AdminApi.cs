@@ -61,6 +61,7 @@ public static class AdminApi
         api.MapWorkflowOperationRoutes();
         api.MapTokenRoutes();
         api.MapClusterRoutes();
+        api.MapTransformRoutes();
     }
 
     /// <summary>Only operator tokens pass (a route, or every route of a group): client tokens are read-only and see nothing but their workflows.</summary>

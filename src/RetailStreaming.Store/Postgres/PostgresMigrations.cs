@@ -80,5 +80,22 @@ internal static class PostgresMigrations
             CREATE INDEX ix_dead_letters_row ON dead_letters (workflow_id, row_table, row_key);
             CREATE INDEX ix_dead_letters_created ON dead_letters (created_at);
             """),
+        new(5, "transform_packages", """
+            -- A published version is immutable: the key is (id, version) case-insensitively, and
+            -- a row is never updated.
+            CREATE TABLE transform_packages (
+                package_key  text COLLATE "C" NOT NULL,
+                version_key  text COLLATE "C" NOT NULL,
+                package_id   text NOT NULL,
+                version      text NOT NULL,
+                sha256       text NOT NULL,
+                size         bigint NOT NULL,
+                types        text NOT NULL,
+                published_at timestamptz NOT NULL,
+                published_by text NOT NULL,
+                content      bytea NOT NULL,
+                PRIMARY KEY (package_key, version_key)
+            );
+            """),
     ];
 }

@@ -75,5 +75,22 @@ internal static class SqliteMigrations
             CREATE INDEX ix_dead_letters_row ON dead_letters (workflow_id, row_table, row_key);
             CREATE INDEX ix_dead_letters_created ON dead_letters (created_at);
             """),
+        new(5, "transform_packages", """
+            -- A published version is immutable: the key is (id, version) case-insensitively, and
+            -- a row is never updated.
+            CREATE TABLE transform_packages (
+                package_key  TEXT NOT NULL,
+                version_key  TEXT NOT NULL,
+                package_id   TEXT NOT NULL,
+                version      TEXT NOT NULL,
+                sha256       TEXT NOT NULL,
+                size         INTEGER NOT NULL,
+                types        TEXT NOT NULL,
+                published_at TEXT NOT NULL,
+                published_by TEXT NOT NULL,
+                content      BLOB NOT NULL,
+                PRIMARY KEY (package_key, version_key)
+            ) STRICT;
+            """),
     ];
 }

@@ -8,8 +8,8 @@ public sealed partial class DefaultWorkflowConnectors
 {
     private TransformLoader _loader = null!;
 
-    private void InitializeTransforms(string packageDirectory, string cacheDirectory) =>
-        _loader = new TransformLoader(new TransformPackageStore(packageDirectory, cacheDirectory));
+    private void InitializeTransforms(string packageDirectory, string cacheDirectory, ITransformPackageSource? publishedPackages) =>
+        _loader = new TransformLoader(new TransformPackageStore(packageDirectory, cacheDirectory, publishedPackages));
 
     /// <inheritdoc />
     public IWorkflowTransform CreateTransform(WorkflowDefinition definition, ITransformLogger logger)

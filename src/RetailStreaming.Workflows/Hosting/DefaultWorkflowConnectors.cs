@@ -27,16 +27,18 @@ public sealed partial class DefaultWorkflowConnectors : IWorkflowConnectors, IDi
     private readonly ILoggerFactory _loggers;
     private readonly string? _secretsFile;
 
-    /// <summary>Creates the connectors over a transform package folder and its extraction cache.</summary>
+    /// <summary>Creates the connectors over a transform package folder and its extraction cache, and the published packages (preferred to the folder) when given.</summary>
     /// <param name="packageDirectory">The transform packages.</param>
     /// <param name="cacheDirectory">Where packages are extracted.</param>
     /// <param name="loggers">The node's loggers.</param>
     /// <param name="secretsFile">The node's secrets file, for <c>file:NAME</c> references (none by default).</param>
-    public DefaultWorkflowConnectors(string packageDirectory, string cacheDirectory, ILoggerFactory? loggers = null, string? secretsFile = null)
+    /// <param name="publishedPackages">The packages published to the platform store, preferred to the folder (none by default).</param>
+    public DefaultWorkflowConnectors(string packageDirectory, string cacheDirectory, ILoggerFactory? loggers = null, string? secretsFile = null,
+        TransformHost.ITransformPackageSource? publishedPackages = null)
     {
         _loggers = loggers ?? NullLoggerFactory.Instance;
         _secretsFile = secretsFile;
-        InitializeTransforms(packageDirectory, cacheDirectory);
+        InitializeTransforms(packageDirectory, cacheDirectory, publishedPackages);
     }
 
     /// <summary>
