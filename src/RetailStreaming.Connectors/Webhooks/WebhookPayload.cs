@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
+using RetailStreaming.Transforms;
 
 namespace RetailStreaming.Connectors.Webhooks;
 
@@ -16,7 +17,8 @@ namespace RetailStreaming.Connectors.Webhooks;
 ///   {"id": "rs_...", "type": "sale", "key": "T-1", "position": "...", "outputIndex": 0, "table": "tickets",
 ///    "operation": "insert|update|delete|read", "commitTime": "2026-01-31T09:15:00.1230000Z", "data": { ... }}]}
 /// </code>
-/// with the records in delivery order. <c>id</c> is the record's idempotency key: a receiver that
+/// with the records in delivery order; a record the transform marked as a delete
+/// (<see cref="OutputRecord.IsDelete"/>) also has <c>"deleted": true</c> (and usually empty data). <c>id</c> is the record's idempotency key: a receiver that
 /// has already applied a record with that id can ignore it (retries and replays send it again).
 /// </remarks>
 public static class WebhookPayload
@@ -71,6 +73,9 @@ public static class WebhookPayload
         writer.WriteString("table", record.Table);
         writer.WriteString("operation", record.Operation.ToString().ToLowerInvariant());
         writer.WriteString("commitTime", record.CommitTime.UtcDateTime.ToString("O", CultureInfo.InvariantCulture));
+        // Only on deletes, so that the body of every other record stays as it was.
+        if (record.Record.IsDelete)
+            writer.WriteBoolean("deleted", true);
         writer.WritePropertyName("data");
         // WriteTo, not adding the node to a new tree: a JsonNode has one parent and belongs to the caller.
         record.Record.Payload.WriteTo(writer);

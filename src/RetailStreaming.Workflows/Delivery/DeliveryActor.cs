@@ -102,15 +102,21 @@ internal sealed class DeliveryActor : ReceiveActor
         ack.Tell(Ack.Instance);
     }
 
-    private static string WebhookRecordJson(DeliveryRecord r) => new System.Text.Json.Nodes.JsonObject
+    private static string WebhookRecordJson(DeliveryRecord r)
     {
-        ["id"] = r.IdempotencyKey,
-        ["type"] = r.Record.Type,
-        ["key"] = r.Record.Key,
-        ["position"] = r.Position.Value,
-        ["outputIndex"] = r.OutputIndex,
-        ["data"] = r.Record.Payload.DeepClone(),
-    }.ToJsonString();
+        var json = new System.Text.Json.Nodes.JsonObject
+        {
+            ["id"] = r.IdempotencyKey,
+            ["type"] = r.Record.Type,
+            ["key"] = r.Record.Key,
+            ["position"] = r.Position.Value,
+            ["outputIndex"] = r.OutputIndex,
+        };
+        // A delete marker survives the dead-letter store, so that a redrive sends a delete again.
+        if (r.Record.IsDelete) json["deleted"] = true;
+        json["data"] = r.Record.Payload.DeepClone();
+        return json.ToJsonString();
+    }
 
     protected override void PostStop()
     {

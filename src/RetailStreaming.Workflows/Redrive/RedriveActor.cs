@@ -208,7 +208,8 @@ internal sealed class RedriveActor : ReceiveActor
             if (JsonNode.Parse(letter.OutputJson) is not JsonObject o
                 || o["type"]?.GetValue<string>() is not { } type || o["key"]?.GetValue<string>() is not { } key || o["data"] is not { } data)
                 return null;
-            var record = new OutputRecord(type, key, data.DeepClone());
+            // The stored record is the webhook's JSON of it: a delete says "deleted": true.
+            var record = new OutputRecord(type, key, data.DeepClone()) { IsDelete = o["deleted"] is JsonValue deleted && deleted.GetValue<bool>() };
             return new DeliveryRecord(IdempotencyKey.For(WorkflowId, change.Position, index), WorkflowId, change.Position, index,
                 change.Table, change.Operation, change.CommitTime, record);
         }

@@ -46,6 +46,19 @@ public sealed class WebhookDeliveryTests : IAsyncLifetime
         }).ToList();
 
     [Fact]
+    public void A_record_marked_as_a_delete_says_so_and_the_others_carry_no_deleted_field()
+    {
+        var batch = Batch(2);
+        batch[1] = batch[1] with { Operation = ChangeOperation.Delete, Record = OutputRecord.Delete("sale", "T-2") };
+
+        var records = JsonNode.Parse(WebhookPayload.Serialize(batch))!["records"]!.AsArray();
+
+        Assert.Null(records[0]!["deleted"]);
+        Assert.True(records[1]!["deleted"]!.GetValue<bool>());
+        Assert.Equal("T-2", records[1]!["key"]!.GetValue<string>());
+    }
+
+    [Fact]
     public async Task The_request_is_signed_after_Standard_Webhooks_and_carries_the_records()
     {
         await using var sink = Sink();
