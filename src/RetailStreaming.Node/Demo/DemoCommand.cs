@@ -124,6 +124,12 @@ public static class DemoCommand
         output.WriteLine($"endpoint:       {receiver.Url}");
         output.WriteLine($"database:       {databasePath}");
 
+        // SIGTERM stops the host (its console lifetime) rather than raising Ctrl+C: the demo then
+        // stops too, instead of generating on for a node that is gone.
+        using var stopping = CancellationTokenSource.CreateLinkedTokenSource(stop);
+        using var onHostStopping = app.Lifetime.ApplicationStopping.Register(stopping.Cancel);
+        stop = stopping.Token;
+
         var applied = await ApplyWithRetryAsync(queries, yaml, stop);
         output.WriteLine($"workflow:       {WorkflowId} {applied}");
 
@@ -155,7 +161,7 @@ public static class DemoCommand
         // Let what is pending arrive, within a bound.
         output.WriteLine($"generator stopped after {generator.Written} changes; draining...");
         var drainUntil = DateTime.UtcNow + (stop.IsCancellationRequested ? TimeSpan.FromSeconds(10) : demo.DrainTimeout);
-        while (Delivered() < generator.Written && DateTime.UtcNow < drainUntil)
+        while (Delivered() < generator.Written && DateTime.UtcNow < drainUntil && !app.Lifetime.ApplicationStopped.IsCancellationRequested)
             await Task.Delay(50);
         var untilDelivered = DateTime.UtcNow - started;
 
