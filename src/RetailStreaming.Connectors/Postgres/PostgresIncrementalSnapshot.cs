@@ -16,9 +16,10 @@ namespace RetailStreaming.Connectors.Postgres;
 /// </summary>
 /// <remarks>
 /// Watermarks of chunks issued by an earlier connection (the slot sends again what was not
-/// confirmed) are "replayed": their rows are selected again at the high watermark, within the
-/// chunk's recorded bounds, and emitted without being kept whole in memory. See the README for
-/// why this neither loses nor re-applies rows.
+/// confirmed) are "replayed": nothing is emitted at a replayed high watermark (its rows may have
+/// changed since, and a position must always carry the same row); when the platform may not have
+/// all its rows, the snapshot is moved back to the chunk's lower bound and that range is read again
+/// as new chunks, at new watermarks. See the README for why this neither loses nor re-applies rows.
 /// </remarks>
 internal sealed class PostgresIncrementalSnapshot(
     NpgsqlDataSource catalog,
@@ -28,11 +29,7 @@ internal sealed class PostgresIncrementalSnapshot(
     Func<uint[], CancellationToken, Task<IReadOnlyDictionary<uint, uint>>> resolveBaseTypes,
     ILogger logger)
 {
-    /// <summary>Keys collected for a replayed chunk's window beyond this many: dedupe is given up (duplicates, never loss).</summary>
-    private readonly int _replayWindowCap = Math.Max(chunkSize * 4, 10_000);
-
     private Chunk? _live;
-    private ReplayWindow? _window;
 
     /// <summary>Emits one Read event; supplied by the reader, which gives it the watermark's position.</summary>
     public delegate ValueTask EmitRead(string table, RowData key, RowData row, CancellationToken cancellationToken);
@@ -42,13 +39,6 @@ internal sealed class PostgresIncrementalSnapshot(
         public PostgresSnapshotProgress.Marker High { get; } = high;
         public List<SnapshotRow?> Rows { get; } = rows;
         public Dictionary<string, int> Index { get; } = rows.Select((r, i) => (r!.KeyText, i)).ToDictionary(x => x.KeyText, x => x.i, StringComparer.Ordinal);
-    }
-
-    private sealed class ReplayWindow(string token, string table)
-    {
-        public string Token { get; } = token;
-        public string Table { get; } = table;
-        public HashSet<string>? Keys { get; set; } = new(StringComparer.Ordinal);
     }
 
     private sealed record SnapshotRow(string KeyText, string[] KeyValues, RowData Key, RowData Row);
@@ -110,11 +100,6 @@ internal sealed class PostgresIncrementalSnapshot(
     {
         if (_live is { } live && live.High.Table == table && live.Index.Remove(keyText, out var i))
             live.Rows[i] = null;
-        if (_window is { Keys: { } keys } window && window.Table == table)
-        {
-            keys.Add(keyText);
-            if (keys.Count > _replayWindowCap) window.Keys = null;
-        }
     }
 
     /// <summary>A streamed TRUNCATE: rows selected before it must not come back after it.</summary>
@@ -140,10 +125,6 @@ internal sealed class PostgresIncrementalSnapshot(
                 await AdvanceAsync(cancellationToken);
                 break;
 
-            case "low" when _live?.High.Token != marker.Token:
-                _window = new ReplayWindow(marker.Token!, marker.Table);
-                break;
-
             case "high" when _live is { } live && live.High.Token == marker.Token:
                 _live = null;
                 var emitted = 0;
@@ -158,50 +139,81 @@ internal sealed class PostgresIncrementalSnapshot(
                 await AdvanceAsync(cancellationToken);
                 break;
 
+            // A chunk of an earlier connection. Without rows it has nothing to give again (rows inserted in its range since are streamed).
             case "high":
-                var window = _window?.Token == marker.Token ? _window : null;
-                _window = null;
                 if (alreadyDelivered || marker.Upper is null || !tables.Contains(marker.Table)) break;
-                await ReplayAsync(marker, window?.Keys, emit, cancellationToken);
+                if (await RewindAsync(marker, cancellationToken)) await AdvanceAsync(cancellationToken);
                 break;
         }
     }
 
     /// <summary>
-    /// A chunk issued by an earlier connection: its rows are read again now, within its bounds, a
-    /// page at a time. They are at least as recent as the high watermark, and every change after it
-    /// follows in the stream, so applying them by key converges; keys changed in the window (when
-    /// the low watermark was replayed too) are left out as in the live case.
+    /// A chunk issued by an earlier connection, whose rows the platform may not all have (its high
+    /// watermark is above the resume point). They are not emitted at that watermark: the earlier
+    /// connection may have emitted some of them there already, and the table may have changed since,
+    /// so the same position would carry another row. Instead the table's snapshot moves back to the
+    /// chunk's lower bound (unless it is already at or before it), and the range is read again as new
+    /// chunks with new watermarks; the chunks after it are read again too (duplicates, never loss).
+    /// True when the snapshot was moved back.
     /// </summary>
-    private async Task ReplayAsync(PostgresSnapshotProgress.Marker high, HashSet<string>? changed, EmitRead emit, CancellationToken cancellationToken)
+    private async Task<bool> RewindAsync(PostgresSnapshotProgress.Marker high, CancellationToken cancellationToken)
     {
         await using var connection = await catalog.OpenConnectionAsync(cancellationToken);
+        // Null: the table's snapshot was requested again since; the new one reads every row, after this point.
+        if (await PostgresSnapshotProgress.GetAsync(connection, objectName, high.Table, high.Id, cancellationToken) is not { } entry) return false;
+        // Where the next chunk of the table starts (null: at its first row), unless the snapshot is complete.
+        (bool complete, string[]? next) = entry switch
+        {
+            { State: "pending" } => (false, null),
+            { State: "done" } or { HighWritten: true, Last: true } => (true, null),
+            { HighWritten: true } => (false, entry.Upper),
+            _ => (false, entry.Lower),
+        };
+        var lower = high.Lower;
+        if (!complete)
+        {
+            if (next is null) return false;
+            if (lower is not null)
+            {
+                var below = await BelowAsync(connection, high.Table, lower, next, cancellationToken);
+                if (below == false) return false;
+                // The key cannot be compared any more (the table or its primary key changed): the whole table is read again.
+                if (below is null) lower = null;
+            }
+        }
+        if (!await PostgresSnapshotProgress.RewindAsync(connection, objectName, high.Table, high.Id, lower, cancellationToken)) return false;
+        logger.LogInformation(
+            "Snapshot {Snapshot} of {Table}: chunk {Chunk} was not all delivered before a restart; the snapshot reads again from {Lower} in new chunks",
+            high.Id, high.Table, high.Chunk, lower is null ? "the first row" : "(" + string.Join(", ", lower) + ")");
+        return true;
+    }
+
+    /// <summary>Whether key bound <paramref name="a"/> sorts before <paramref name="b"/> in chunk order; null when they cannot be compared.</summary>
+    private async Task<bool?> BelowAsync(NpgsqlConnection connection, string table, string[] a, string[] b, CancellationToken cancellationToken)
+    {
         TableShape shape;
         try
         {
-            shape = await ShapeAsync(connection, high.Table, cancellationToken);
+            shape = await ShapeAsync(connection, table, cancellationToken);
         }
         catch (InvalidOperationException e)
         {
-            logger.LogWarning(e, "Chunk {Chunk} of the snapshot of {Table} cannot be read again", high.Chunk, high.Table);
-            return;
+            logger.LogWarning(e, "The snapshot of {Table} cannot compare its chunk bounds", table);
+            return null;
         }
-        var lower = high.Lower;
-        var count = 0;
-        while (true)
+        if (a.Length != shape.KeyTypes.Length || b.Length != shape.KeyTypes.Length) return null;
+        await using var command = new NpgsqlCommand { Connection = connection };
+        command.CommandText = "SELECT " + Bound("a", a, shape, command) + " < " + Bound("b", b, shape, command);
+        try
         {
-            var page = await SelectAsync(connection, shape, lower, high.Upper, chunkSize, cancellationToken);
-            foreach (var row in page)
-            {
-                if (changed is not null && changed.Contains(row.KeyText)) continue;
-                await emit(high.Table, row.Key, row.Row, cancellationToken);
-                count++;
-            }
-            if (page.Count < chunkSize) break;
-            lower = page[^1].KeyValues;
+            return (bool)(await command.ExecuteScalarAsync(cancellationToken))!;
         }
-        logger.LogInformation("Snapshot {Snapshot} of {Table}: chunk {Chunk} replayed after a restart, {Rows} row(s) read again",
-            high.Id, high.Table, high.Chunk, count);
+        // A bound that no longer converts to the key's type (data exception) or a type without order (syntax or access rule).
+        catch (PostgresException e) when (e.SqlState.StartsWith("22", StringComparison.Ordinal) || e.SqlState.StartsWith("42", StringComparison.Ordinal))
+        {
+            logger.LogWarning(e, "The snapshot of {Table} cannot compare its chunk bounds", table);
+            return null;
+        }
     }
 
     private async Task<TableShape> ShapeAsync(NpgsqlConnection connection, string table, CancellationToken cancellationToken)

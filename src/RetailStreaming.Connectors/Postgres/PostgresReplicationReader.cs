@@ -325,17 +325,12 @@ internal sealed class PostgresReplicationReader : IAsyncDisposable
     }
 
     /// <summary>
-    /// Before the rows of a replayed high watermark: true when the platform has every change of this
-    /// transaction already. When it has some, the rows read again take the indexes after the resume
-    /// point: they may not be the same rows as the first time, so none of them is dropped by position.
+    /// For a replayed high watermark: true when the platform has every change of this transaction
+    /// already (the resume point is after it). When it has some or none, the chunk's range is read
+    /// again as a new chunk (<see cref="PostgresIncrementalSnapshot"/>).
     /// </summary>
-    private bool AlreadyDelivered()
-    {
-        if (PostgresPosition.Parse(_resumeAfter) is not { } resume || resume.CommitLsn < _commitLsn) return false;
-        if (resume.CommitLsn > _commitLsn) return true;
-        _index = Math.Max(_index, resume.Index + 1);
-        return false;
-    }
+    private bool AlreadyDelivered() =>
+        PostgresPosition.Parse(_resumeAfter) is { } resume && resume.CommitLsn > _commitLsn;
 
     private ValueTask EmitReadAsync(string table, RowData key, RowData row, CancellationToken cancellationToken) =>
         EmitAsync(table, ChangeOperation.Read, key, null, row, cancellationToken);

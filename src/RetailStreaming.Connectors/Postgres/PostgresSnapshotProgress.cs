@@ -129,6 +129,25 @@ internal static class PostgresSnapshotProgress
              LIMIT 1
              """, connection);
         command.Parameters.AddWithValue("tables", tables.ToArray());
+        return await ReadEntryAsync(command, cancellationToken);
+    }
+
+    /// <summary>One table's row while its snapshot is <paramref name="snapshotId"/>; null when it was requested again since.</summary>
+    public static async Task<Entry?> GetAsync(NpgsqlConnection connection, string objectName, string table, string snapshotId, CancellationToken cancellationToken)
+    {
+        await using var command = new NpgsqlCommand(
+            $"""
+             SELECT table_name, snapshot_id, state, chunk, token, lower_key, upper_key, high_written, last_chunk
+             FROM {Qualified(objectName)}
+             WHERE table_name = @t AND snapshot_id = @id
+             """, connection);
+        command.Parameters.AddWithValue("t", table);
+        command.Parameters.AddWithValue("id", snapshotId);
+        return await ReadEntryAsync(command, cancellationToken);
+    }
+
+    private static async Task<Entry?> ReadEntryAsync(NpgsqlCommand command, CancellationToken cancellationToken)
+    {
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         if (!await reader.ReadAsync(cancellationToken)) return null;
         return new Entry(reader.GetString(0), reader.GetString(1), reader.GetString(2), reader.GetInt32(3),
@@ -136,6 +155,26 @@ internal static class PostgresSnapshotProgress
             reader.IsDBNull(5) ? null : reader.GetFieldValue<string[]>(5),
             reader.IsDBNull(6) ? null : reader.GetFieldValue<string[]>(6),
             reader.GetBoolean(7), reader.GetBoolean(8));
+    }
+
+    /// <summary>
+    /// Moves a table's snapshot back: its next chunk starts after <paramref name="lower"/> (null: at
+    /// the first row), even when the snapshot was complete. The chunk number goes on increasing, so
+    /// a chunk issued again is a new chunk. False when the table's snapshot was requested again
+    /// meanwhile (its snapshot id changed).
+    /// </summary>
+    public static async Task<bool> RewindAsync(NpgsqlConnection connection, string objectName, string table, string snapshotId, string[]? lower, CancellationToken cancellationToken)
+    {
+        await using var command = new NpgsqlCommand(
+            $"""
+             UPDATE {Qualified(objectName)} SET state = 'running', upper_key = @lower, high_written = true, last_chunk = false,
+                 updated_at = clock_timestamp()
+             WHERE table_name = @t AND snapshot_id = @id
+             """, connection);
+        command.Parameters.AddWithValue("t", table);
+        command.Parameters.AddWithValue("id", snapshotId);
+        command.Parameters.Add(new NpgsqlParameter("lower", NpgsqlTypes.NpgsqlDbType.Array | NpgsqlTypes.NpgsqlDbType.Text) { Value = (object?)lower ?? DBNull.Value });
+        return await command.ExecuteNonQueryAsync(cancellationToken) == 1;
     }
 
     public static async Task<bool> MarkDoneAsync(NpgsqlConnection connection, string objectName, Entry entry, CancellationToken cancellationToken)

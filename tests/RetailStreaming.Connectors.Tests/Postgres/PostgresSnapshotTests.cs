@@ -147,6 +147,131 @@ public sealed class PostgresSnapshotTests(PostgresFixture fixture, Xunit.Abstrac
     }
 
     [Fact]
+    public async Task A_chunk_delivered_in_part_before_a_crash_is_read_again_at_new_positions_when_the_table_changed_since()
+    {
+        var db = await fixture.CreateDatabaseAsync();
+        await db.ExecuteAsync("CREATE TABLE tickets (id int PRIMARY KEY, v int NOT NULL, note text)");
+        await db.ExecuteAsync("INSERT INTO tickets SELECT g, 0, 'n' || g FROM generate_series(1, 12) g");
+        // The endpoint: the first delivery of a position wins (it deduplicates on the idempotency key).
+        var endpoint = new SortedDictionary<SourcePosition, ChangeEvent>();
+        var redelivered = new List<string>();
+        void Deliver(ChangeEvent change)
+        {
+            if (!endpoint.TryGetValue(change.Position, out var first)) endpoint[change.Position] = change;
+            else if (Describe(first) != Describe(change)) redelivered.Add($"{change.Position}: {Describe(first)} then {Describe(change)}");
+        }
+
+        SourcePosition checkpoint;
+        await using (var source = Source(db, "wf-snap-partial", ["tickets"], Options(chunk: 4)))
+        {
+            await source.PrepareAsync(None);
+            var first = await DrainAsync(source, SourcePosition.Start, c => c.Count >= 12);
+            Assert.Equal(Enumerable.Range(1, 12).Select(i => (long)i), first.Select(c => c.Key.GetInt64("id")));
+            // Chunk 0 (ids 1-4) is checkpointed; ids 5 and 6 of chunk 1 reach the endpoint, then the process dies.
+            foreach (var change in first.Take(6)) Deliver(change);
+            checkpoint = first[3].Position;
+            await source.ConfirmAsync(checkpoint, None);
+            await Task.Delay(300);
+        }
+
+        // Within chunk 1's bounds (4, 8]: a row before the delivered ones goes, one comes.
+        await db.ExecuteAsync("DELETE FROM tickets WHERE id = 5");
+        await db.ExecuteAsync("UPDATE tickets SET id = 105 WHERE id = 6");
+        await db.ExecuteAsync("INSERT INTO tickets VALUES (6, 9, 'back')");
+
+        await using (var restarted = Source(db, "wf-snap-partial", ["tickets"], Options(chunk: 4)))
+        {
+            await restarted.PrepareAsync(None);
+            var again = await DrainAsync(restarted, checkpoint,
+                c => c.Any(e => e.Operation == ChangeOperation.Insert) && c.Any(e => e.Operation == ChangeOperation.Read && e.Key.GetInt64("id") == 12));
+            foreach (var change in again) Deliver(change);
+        }
+
+        Assert.True(redelivered.Count == 0, "a position was delivered again with other content: " + string.Join("; ", redelivered));
+        var state = new ReplayedState();
+        foreach (var change in endpoint.Values) state.Apply(change, strict: false);
+        Assert.Equal(await TableAsync(db), state.Rows);
+
+        static string Describe(ChangeEvent change) =>
+            $"{change.Operation} {change.Key.GetInt64("id")} {(change.After is { } a ? $"{a.GetInt64("v")}|{a.GetString("note")}" : "-")}";
+    }
+
+    [Fact]
+    public async Task After_a_crash_replayed_chunks_of_several_tables_a_re_snapshot_and_a_truncate_keep_every_position_to_one_row()
+    {
+        var db = await fixture.CreateDatabaseAsync();
+        await db.ExecuteAsync("CREATE TABLE tickets (id int PRIMARY KEY, v int NOT NULL, note text)");
+        await db.ExecuteAsync("CREATE TABLE stores (id int PRIMARY KEY, city text)");
+        await db.ExecuteAsync("INSERT INTO tickets SELECT g, 0, 'n' || g FROM generate_series(1, 12) g");
+        await db.ExecuteAsync("INSERT INTO stores SELECT g, 'c' || g FROM generate_series(1, 6) g");
+        var endpoint = new SortedDictionary<SourcePosition, ChangeEvent>();
+        var redelivered = new List<string>();
+        void Deliver(ChangeEvent change)
+        {
+            if (!endpoint.TryGetValue(change.Position, out var first)) endpoint[change.Position] = change;
+            else if (Describe(first) != Describe(change)) redelivered.Add($"{change.Position}: {Describe(first)} then {Describe(change)}");
+        }
+
+        SourcePosition checkpoint;
+        await using (var source = Source(db, "wf-snap-partial-many", ["tickets", "stores"], Options(chunk: 4)))
+        {
+            await source.PrepareAsync(None);
+            var first = await DrainAsync(source, SourcePosition.Start, c => c.Count >= 18);
+            Assert.Equal(18, first.Count);
+            await source.RequestSnapshotAsync("stores", None);
+            var again = await DrainAsync(source, first[^1].Position, c => c.Count >= 6);
+            Assert.All(again, c => Assert.Equal("public.stores", c.Table));
+            // Chunk 0 of tickets is checkpointed; 2 more reads reach the endpoint, then the process dies.
+            foreach (var change in first.Take(6)) Deliver(change);
+            checkpoint = first[3].Position;
+            await source.ConfirmAsync(checkpoint, None);
+            await Task.Delay(300);
+        }
+
+        await db.ExecuteAsync("DELETE FROM tickets WHERE id = 5");
+        await db.ExecuteAsync("DELETE FROM stores WHERE id = 2");
+        await db.ExecuteAsync("TRUNCATE stores");
+        await db.ExecuteAsync("INSERT INTO stores VALUES (3, 'Nantes'), (40, 'Brest')");
+
+        await using (var restarted = Source(db, "wf-snap-partial-many", ["tickets", "stores"], Options(chunk: 4)))
+        {
+            await restarted.PrepareAsync(None);
+            var again = await DrainAsync(restarted, checkpoint, c => c.Any(e => e.Operation == ChangeOperation.Insert && e.Key.GetInt64("id") == 40)
+                     && c.Any(e => e.Operation == ChangeOperation.Read && e.Table == "public.tickets" && e.Key.GetInt64("id") == 12)
+                     && c.Any(e => e.Operation == ChangeOperation.Read && e.Table == "public.stores" && e.Key.GetInt64("id") == 40));
+            foreach (var change in again) Deliver(change);
+        }
+
+        Assert.True(redelivered.Count == 0, "a position was delivered again with other content: " + string.Join("; ", redelivered));
+        var state = new SortedDictionary<string, string>(StringComparer.Ordinal);
+        foreach (var change in endpoint.Values)
+        {
+            if (change.Operation == ChangeOperation.Truncate)
+            {
+                foreach (var key in state.Keys.Where(k => k.StartsWith(change.Table + " ", StringComparison.Ordinal)).ToList()) state.Remove(key);
+                continue;
+            }
+            var id = $"{change.Table} {change.Key.GetInt64("id")}";
+            if (change.After is { } after) state[id] = Describe(change)[(Describe(change).IndexOf('|') + 1)..];
+            else state.Remove(id);
+        }
+        var expected = new SortedDictionary<string, string>(StringComparer.Ordinal);
+        foreach (var (id, row) in await TableAsync(db)) expected[$"public.tickets {id}"] = row;
+        await using (var connection = new NpgsqlConnection(db.ConnectionString))
+        {
+            await connection.OpenAsync();
+            await using var command = new NpgsqlCommand("SELECT id, city FROM stores", connection);
+            await using var reader = await command.ExecuteReaderAsync();
+            while (await reader.ReadAsync()) expected[$"public.stores {reader.GetInt32(0)}"] = reader.GetString(1);
+        }
+        Assert.Equal(expected, state);
+
+        static string Describe(ChangeEvent change) =>
+            $"{change.Operation} {change.Table} {(change.Key.Count == 0 ? "-" : change.Key.GetInt64("id").ToString(System.Globalization.CultureInfo.InvariantCulture))} |" + (change.After is not { } a ? "-"
+                : change.Table == "public.tickets" ? $"{a.GetInt64("v")}|{a.GetString("note")}" : a.GetString("city"));
+    }
+
+    [Fact]
     public async Task A_re_snapshot_of_one_table_mid_stream_reads_its_rows_again_and_reconciles()
     {
         var db = await fixture.CreateDatabaseAsync();
