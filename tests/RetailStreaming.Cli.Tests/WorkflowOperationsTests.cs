@@ -168,14 +168,12 @@ public sealed class WorkflowOperationsTests(OperationsNode node) : IClassFixture
             v => v.GetProperty("status") is { ValueKind: JsonValueKind.Object } s && condition(s), Within, what);
 
     /// <summary>Rows in the workflow's change table.</summary>
-    private long ChangeRows(string id) => Scalar(id, "SELECT count(*) FROM \"_rs_changes_" + id.Replace('-', '_') + "_" + HashSuffix(id) + "\"");
+    private long ChangeRows(string id) =>
+        Scalar(id, $"SELECT count(*) FROM \"{RetailStreaming.Connectors.Sqlite.SqliteChangeTableSource.ChangeTableNameFor(id)}\"");
 
     /// <summary>The workflow's triggers and change table in the client database.</summary>
     private long CaptureObjects(string id) =>
         Scalar(id, $"SELECT count(*) FROM sqlite_schema WHERE name LIKE '\\_rs\\_%{id.Replace('-', '_')}%' ESCAPE '\\'");
-
-    private static string HashSuffix(string id) =>
-        Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(Encoding.UTF8.GetBytes(id)).AsSpan(0, 4));
 
     private long Scalar(string id, string sql)
     {

@@ -50,11 +50,15 @@ public sealed partial class DefaultWorkflowConnectors : IWorkflowConnectors, IDi
     /// <summary>Resolves a secret reference of a definition (<c>env:</c>, <c>file:/path</c>, <c>file:NAME</c>).</summary>
     public string ResolveSecret(string reference, string field) => SecretReference.Resolve(reference, field, _secretsFile);
 
+    /// <summary>The source's connection string: given inline, or resolved from its reference.</summary>
+    private string SourceConnection(SourceDefinition source) =>
+        source.Connection ?? ResolveSecret(source.ConnectionRef!, "source.connectionRef");
+
     /// <inheritdoc />
     public IChangeSource CreateSource(WorkflowDefinition definition)
     {
         var source = definition.Source;
-        var connection = source.Connection ?? ResolveSecret(source.ConnectionRef!, "source.connectionRef");
+        var connection = SourceConnection(source);
         return source.Kind switch
         {
             "sqlite" => new SqliteChangeTableSource(definition.Id, connection, source.Tables,
@@ -135,7 +139,7 @@ public sealed partial class DefaultWorkflowConnectors : IWorkflowConnectors, IDi
         string connection;
         try
         {
-            connection = source.Connection ?? ResolveSecret(source.ConnectionRef!, "source.connectionRef");
+            connection = SourceConnection(source);
         }
         catch (Exception e)
         {
