@@ -53,7 +53,9 @@ public sealed record WorkflowStatus(
     string Node,
     DeliveryEndpointStatus? Endpoint = null,
     string? ReplayUntil = null,
-    DateTimeOffset? DeletedAt = null) : IWithWorkflowId, IRetailStreamingMessage;
+    DateTimeOffset? DeletedAt = null,
+    WorkflowHealth? Health = null,
+    IReadOnlyList<WorkflowError>? RecentErrors = null) : IWithWorkflowId, IRetailStreamingMessage;
 
 /// <summary>
 /// The delivery endpoint as the workflow's sink sees it: its circuit breaker and adaptive rate
@@ -74,3 +76,33 @@ public sealed record DeliveryEndpointStatus(
     double? RateLimitPerSecond,
     DateTimeOffset? PausedUntil,
     DateTimeOffset Since);
+
+/// <summary>A workflow's health, as its status tells operators, clients and alert rules.</summary>
+public static class WorkflowHealthState
+{
+    /// <summary>Delivering within its lag target, or idle with nothing pending.</summary>
+    public const string Healthy = "healthy";
+    /// <summary>Running, but behind its source by more than the lag threshold.</summary>
+    public const string Lagging = "lagging";
+    /// <summary>Failing: the stream restarts, the endpoint's circuit is open, the transform is quarantined.</summary>
+    public const string Failing = "failing";
+    /// <summary>No progress for the configured time while changes are pending.</summary>
+    public const string Stalled = "stalled";
+    /// <summary>Paused by an operator: not counted as down.</summary>
+    public const string Paused = "paused";
+    /// <summary>Not running by design (idle, deleted).</summary>
+    public const string Stopped = "stopped";
+}
+
+/// <summary>A workflow's health classification.</summary>
+/// <param name="State">One of <see cref="WorkflowHealthState"/>.</param>
+/// <param name="Reason">Plain words: why it is in that state ("no delivery for 5 m while 120 changes are pending").</param>
+/// <param name="Since">When it entered that state.</param>
+public sealed record WorkflowHealth(string State, string Reason, DateTimeOffset Since);
+
+/// <summary>One of a workflow's recent errors.</summary>
+/// <param name="At">When it happened.</param>
+/// <param name="Stage">capture, transform, delivery or workflow.</param>
+/// <param name="Message">What went wrong.</param>
+/// <param name="Position">The source position concerned, when known.</param>
+public sealed record WorkflowError(DateTimeOffset At, string Stage, string Message, string? Position);
