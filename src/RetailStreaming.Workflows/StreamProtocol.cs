@@ -27,7 +27,8 @@ internal static class StreamProtocol
     /// overran its time budget (the workflow is then quarantined and the rest is read again later).
     /// </summary>
     public sealed record TransformedBatch(IReadOnlyList<TransformedChange> Changes);
-    public sealed record TransformQuarantined(int Generation, string Reason);
+    /// <summary>A change overran its time budget at <paramref name="At"/> (it was dead-lettered); the changes before it were answered.</summary>
+    public sealed record TransformQuarantined(int Generation, string Reason, SourcePosition At);
 
     // delivery
     public sealed record StreamInit;

@@ -47,6 +47,7 @@ public sealed partial class WorkflowActor : ReceivePersistentActor, IWithTimers
     // An ask's timeout must stay within what a timer takes (about 24 days).
     private static readonly TimeSpan MaxTransformAsk = TimeSpan.FromDays(1);
     private sealed record DrainTimedOut(int Generation);
+    private sealed record QuarantineSettled(int Generation);
     private sealed record PendingSwitch(WorkflowDefinition Definition, string FileName, IActorRef ReplyTo);
     private sealed record PendingReplay(string From, IActorRef ReplyTo);
     private sealed record ReplayReachKnown(ReplayReach? Reach, Exception? Error);
@@ -71,6 +72,8 @@ public sealed partial class WorkflowActor : ReceivePersistentActor, IWithTimers
     private int _generation;
     private bool _running;
     private bool _draining;
+    /// <summary>The position of a change that overran its budget, while the records before it are still being delivered.</summary>
+    private SourcePosition? _quarantineAt;
     private UniqueKillSwitch? _killSwitch;
     private CancellationTokenSource? _generationCancel;
     private IActorRef? _capture;
@@ -188,7 +191,8 @@ public sealed partial class WorkflowActor : ReceivePersistentActor, IWithTimers
             _endpoint = new DeliveryEndpointStatus(h.Endpoint, h.Circuit, h.ConsecutiveFailures, h.OpenUntil, h.RateLimitPerSecond, h.PausedUntil, h.ChangedAt);
         });
         Command<StreamFailed>(m => { if (Current(m.Generation)) Fail("the workflow stream failed", m.Cause); });
-        Command<TransformQuarantined>(m => { if (Current(m.Generation)) Quarantine(m.Reason); });
+        Command<TransformQuarantined>(m => { if (Current(m.Generation)) Quarantine(m.Reason, m.At); });
+        Command<QuarantineSettled>(m => { if (m.Generation == _generation && _quarantineAt is not null) FinishQuarantine(); });
         Command<Terminated>(t =>
         {
             if (t.ActorRef.Equals(_redrive)) { _redrive = null; return; } // it stopped without saying it was done
@@ -505,6 +509,8 @@ public sealed partial class WorkflowActor : ReceivePersistentActor, IWithTimers
         _lastLatencyMs = (DateTimeOffset.UtcNow - m.LastCommitTime).TotalMilliseconds;
         if (_unpersistedChanges >= _deps.Settings.CheckpointEveryChanges)
             PersistCheckpoint();
+        if (_quarantineAt is { } overrun && _delivered >= overrun)
+            FinishQuarantine();
     }
 
     private void BeginDrain()
@@ -518,6 +524,12 @@ public sealed partial class WorkflowActor : ReceivePersistentActor, IWithTimers
 
     private void OnDrained()
     {
+        if (_quarantineAt is not null && !_draining)
+        {
+            // The stream behind a quarantined transform ran dry: the quarantine is complete.
+            FinishQuarantine();
+            return;
+        }
         Timers.Cancel("drain");
         _draining = false;
         TearDown(null);
@@ -546,6 +558,8 @@ public sealed partial class WorkflowActor : ReceivePersistentActor, IWithTimers
         // A drain ends with its stream, however it ended: a later hand-off must be able to drain again.
         _draining = false;
         Timers.Cancel("drain");
+        _quarantineAt = null;
+        Timers.Cancel("quarantine");
         _killSwitch?.Abort(cause ?? new OperationCanceledException("the workflow stream was stopped"));
         _killSwitch = null;
         _generationCancel?.Cancel();
@@ -564,6 +578,13 @@ public sealed partial class WorkflowActor : ReceivePersistentActor, IWithTimers
     private void Fail(string what, Exception cause)
     {
         if (!_running) return;
+        if (_quarantineAt is not null)
+        {
+            // The stream behind a quarantined transform ends here; it is not rebuilt.
+            RecordError(what, cause);
+            FinishQuarantine();
+            return;
+        }
         TearDown(cause);
         RecordError(what, cause);
         if (ContinueDeleteOrReplay()) return;
@@ -589,12 +610,39 @@ public sealed partial class WorkflowActor : ReceivePersistentActor, IWithTimers
         Timers.StartSingleTimer("rebuild", new Rebuild(_generation), delay);
     }
 
-    private void Quarantine(string reason)
+    private void Quarantine(string reason, SourcePosition at)
     {
-        TearDown(new OperationCanceledException("quarantined"));
         RecordError("transform quarantined: it overran its time budget, and .NET cannot abort it; apply a fixed definition to resume", new TimeoutException(reason));
         SetRunState(WorkflowRunState.Quarantined);
         _log.Error("Transform quarantined: {Reason}", reason);
+        if (_delivered >= at)
+        {
+            FinishQuarantine();
+            return;
+        }
+        // The changes before the overrun were transformed and are on their way: let their records
+        // reach the endpoint and the checkpoint before the stream is torn down. Otherwise records
+        // the endpoint accepted could go unacknowledged, and a fixed version applied next would
+        // start below them and produce them again under the same idempotency keys. Nothing more
+        // is read; the settling ends when the overrun position is delivered or after the drain
+        // timeout, whichever comes first.
+        _quarantineAt = at;
+        _capture?.Tell(new StopCapture());
+        Timers.StartSingleTimer("quarantine", new QuarantineSettled(_generation), _deps.Settings.DrainTimeout);
+    }
+
+    private void FinishQuarantine()
+    {
+        _quarantineAt = null;
+        Timers.Cancel("quarantine");
+        if (_draining)
+        {
+            // An operator's switch, pause or delete waits on this drain: it goes on from here.
+            OnDrained();
+            return;
+        }
+        TearDown(new OperationCanceledException("quarantined"));
+        PersistCheckpoint();
         if (_deleteRequesters.Count > 0) PersistDelete();
         else if (_replayRequest is not null) AnswerReplay(null, "its transform was quarantined while the replay was being prepared; restart it, then replay");
         if (_pauseRequesters.Count > 0) PersistPause();

@@ -82,4 +82,39 @@ public sealed class BatchTransformTests(ITestOutputHelper output) : WorkflowTest
         Assert.All(endpoint.Accepted.Where(r => MemoryChangeLog.SequenceOf(r.Position) > overrun),
             r => Assert.Equal("1.0.1", (string?)r.Record.Payload["version"]));
     }
+
+    [Fact]
+    public async Task Records_before_an_overrun_still_in_delivery_arrive_once_and_a_fixed_version_starts_after_them()
+    {
+        const string id = "orders-overrun-in-flight";
+        const int total = 100;
+        const long overrun = 40;
+        var log = Connectors.Source(id);
+        var endpoint = Connectors.Endpoint(id);
+        log.Append(total);
+        Connectors.Overruns = c => c.Position == MemoryChangeLog.PositionOf(overrun);
+        // The records before the overrun are held at the endpoint when the quarantine begins.
+        endpoint.Hold();
+
+        var node = StartNode();
+        await ApplyAsync(node, id, Yaml(id, batchSize: 100, maxRecords: 20));
+        await AwaitStatusAsync(node, id, s => s.State == WorkflowRunState.Quarantined, "quarantined");
+        Assert.Equal(0, endpoint.AcceptedCount);
+        endpoint.Release();
+
+        // They are delivered, and the checkpoint reaches the overrun change (dead-lettered), not beyond.
+        var settled = await AwaitStatusAsync(node, id, s => s.Checkpoint == MemoryChangeLog.PositionOf(overrun).Value, "checkpoint at the overrun");
+        Assert.Equal(WorkflowRunState.Quarantined, settled.State);
+        Assert.Equal(Enumerable.Range(1, (int)overrun - 1).Select(n => (long)n),
+            endpoint.Accepted.Select(r => MemoryChangeLog.SequenceOf(r.Position)));
+
+        // The fixed version starts after them: no record is produced twice, none by another version.
+        Connectors.Overruns = null;
+        await ApplyAsync(node, id, Yaml(id, transformVersion: "1.0.1", batchSize: 100, maxRecords: 20), version: 2);
+        await AwaitStatusAsync(node, id, s => s.Checkpoint == MemoryChangeLog.PositionOf(total).Value, "every change done after the fix");
+        var accepted = endpoint.Accepted;
+        Assert.Equal(Enumerable.Range(1, total).Select(n => (long)n).Where(n => n != overrun),
+            accepted.Select(r => MemoryChangeLog.SequenceOf(r.Position)));
+        Assert.All(accepted, r => Assert.Equal(MemoryChangeLog.SequenceOf(r.Position) < overrun ? "1.0.0" : "1.0.1", (string?)r.Record.Payload["version"]));
+    }
 }

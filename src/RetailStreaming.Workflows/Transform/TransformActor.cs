@@ -52,6 +52,7 @@ internal sealed class TransformActor : ReceiveActor
 
             var done = new TransformedChange[outcomes.Count];
             string? overrun = null;
+            SourcePosition? overrunAt = null;
             for (var i = 0; i < outcomes.Count; i++)
             {
                 var change = changes[i];
@@ -69,7 +70,7 @@ internal sealed class TransformActor : ReceiveActor
                     0, _workflowId, _clientId, "transform", change.Position.Value, null, _transform.Version,
                     reason, ChangeEventJson.Serialize(change), null, DateTimeOffset.UtcNow), _stopping.Token);
                 done[i] = new TransformedChange(change, [], true, _transform.Version);
-                if (outcome.Overran) overrun = reason;
+                if (outcome.Overran) (overrun, overrunAt) = (reason, change.Position);
             }
 
             // Only the changes up to the overrun one are answered: the ones after it were not run,
@@ -78,7 +79,7 @@ internal sealed class TransformActor : ReceiveActor
             if (overrun is not null)
             {
                 _quarantined = true;
-                _workflow.Tell(new TransformQuarantined(_generation, overrun));
+                _workflow.Tell(new TransformQuarantined(_generation, overrun, overrunAt!.Value));
             }
         });
     }
