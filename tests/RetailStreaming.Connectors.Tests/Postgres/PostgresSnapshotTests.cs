@@ -90,7 +90,7 @@ public sealed class PostgresSnapshotTests(PostgresFixture fixture, Xunit.Abstrac
         var written = await writer;
         Assert.True(written > 50, $"only {written} writes ran during the snapshot");
 
-        foreach (var change in await DrainAsync(source, position, _ => true))
+        foreach (var change in await CatchUpAsync(source, db, "wf-snap-writes", position))
             state.Apply(change, strict: true);
         Assert.Equal(await TableAsync(db), state.Rows);
         Assert.True(state.ReadKeys.Count == state.ReadKeys.Distinct().Count(), "a row was read twice in a run without restarts");
@@ -140,7 +140,7 @@ public sealed class PostgresSnapshotTests(PostgresFixture fixture, Xunit.Abstrac
                 }
             await stop.CancelAsync();
             await writer;
-            foreach (var change in await DrainAsync(restarted, position, _ => true))
+            foreach (var change in await CatchUpAsync(restarted, db, "wf-snap-crash", position))
                 state.Apply(change, strict: false);
         }
         Assert.Equal(await TableAsync(db), state.Rows);
@@ -378,6 +378,41 @@ public sealed class PostgresSnapshotTests(PostgresFixture fixture, Xunit.Abstrac
                 position = change.Position;
                 changes.Add(change);
             }
+        }
+        return changes;
+    }
+
+    /// <summary>
+    /// Reads until the source has caught up with everything written so far: a sentinel row committed
+    /// after the writers stopped has arrived, the snapshot is marked done, and a few reads in a row
+    /// came back empty. (Empty reads alone are no proof on a loaded machine: the WAL sender or a
+    /// snapshot chunk may simply be late.) The sentinel row stays in the table, so the reconciliation
+    /// covers it too.
+    /// </summary>
+    private static async Task<List<ChangeEvent>> CatchUpAsync(PostgresLogicalSource source, PostgresTestDatabase db, string workflow, SourcePosition after)
+    {
+        const int sentinel = 1_000_000;
+        await db.ExecuteAsync($"INSERT INTO tickets VALUES ({sentinel}, 0, 'sentinel')");
+        var progress = PostgresSnapshotProgress.Qualified(PostgresCaptureNames.ObjectName(db.Id(workflow)));
+        var changes = new List<ChangeEvent>();
+        var position = after;
+        var (sentinelSeen, snapshotDone, quiet) = (false, false, 0);
+        var deadline = DateTime.UtcNow.AddSeconds(120);
+        while (!sentinelSeen || !snapshotDone || quiet < 3)
+        {
+            Assert.True(DateTime.UtcNow < deadline,
+                $"not caught up after 120 s: {changes.Count} changes, sentinel seen: {sentinelSeen}, snapshot done: {snapshotDone}");
+            var batch = await source.ReadAsync(position, 500, None);
+            quiet = batch.Count == 0 ? quiet + 1 : 0;
+            foreach (var change in batch)
+            {
+                Assert.True(change.Position > position, $"{change.Position} does not follow {position}");
+                position = change.Position;
+                changes.Add(change);
+                sentinelSeen |= change.Operation == ChangeOperation.Insert && change.Key.GetInt64("id") == sentinel;
+            }
+            if (!snapshotDone && batch.Count == 0)
+                snapshotDone = await db.ScalarAsync<long>($"SELECT count(*) FROM {progress} WHERE state <> 'done'") == 0;
         }
         return changes;
     }
