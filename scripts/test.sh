@@ -12,6 +12,18 @@ export RS_TEST_TIMEFACTOR="${RS_TEST_TIMEFACTOR:-3}"
 
 dotnet build RetailStreaming.sln -c "$configuration" -nologo -clp:ErrorsOnly
 
+# The transform packages the build packs (the tests load them): say where they are, so that a
+# build that did not make one is seen here rather than as failing tests later.
+sample="samples/RetailStreaming.Samples.Retail/bin/$configuration/packages/RetailStreaming.Samples.Retail.1.0.0.nupkg"
+if [[ ! -f "$sample" ]]; then
+  echo "the build did not pack the sample transform ($sample is missing); packs found:" >&2
+  find . -name '*.nupkg' -path '*/bin/*' >&2 || true
+  echo "packing it now, with the pack's own messages:" >&2
+  dotnet pack samples/RetailStreaming.Samples.Retail -c "$configuration" --no-build -nologo -v:n >&2
+  [[ -f "$sample" ]] || { echo "still missing: $sample" >&2; exit 1; }
+fi
+find . -name '*.nupkg' -path '*/bin/*' -not -path './templates/*/content/*' | sort
+
 projects=(
   tests/RetailStreaming.Transforms.Tests
   tests/RetailStreaming.Transforms.Testing.Tests
@@ -28,13 +40,15 @@ failed=()
 for project in "${projects[@]}"; do
   echo "=== $project"
   if ! dotnet test "$project" -c "$configuration" --no-build -nologo \
-      --blame-hang-timeout "$hang_timeout" --logger "console;verbosity=normal" \
+      --blame-hang-timeout "$hang_timeout" --logger "console;verbosity=normal" --logger trx \
       --results-directory "TestResults/$(basename "$project")"; then
     failed+=("$project")
   fi
 done
 
 if ((${#failed[@]})); then
+  # The failures again, at the end where a truncated log still shows them.
+  python3 scripts/failed-tests.py TestResults || true
   echo "FAILED: ${failed[*]}"
   exit 1
 fi

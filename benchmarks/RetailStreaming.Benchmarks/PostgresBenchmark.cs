@@ -420,23 +420,7 @@ public static class PostgresBenchmark
         await cmd.ExecuteNonQueryAsync();
     }
 
-    /// <summary>The sample transform's package: beside the node's build output, else the sample's pack folder.</summary>
-    private static string PackageDirectory()
-    {
-        const string package = "RetailStreaming.Samples.Retail.1.0.0.nupkg";
-        var local = Path.Combine(AppContext.BaseDirectory, "transform-packages");
-        if (File.Exists(Path.Combine(local, package))) return local;
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            if (!File.Exists(Path.Combine(dir.FullName, "RetailStreaming.sln"))) continue;
-            foreach (var configuration in new[] { "Release", "Debug" })
-            {
-                var candidate = Path.Combine(dir.FullName, "samples", "RetailStreaming.Samples.Retail", "bin", configuration, "packages");
-                if (File.Exists(Path.Combine(candidate, package))) return candidate;
-            }
-        }
-        throw new InvalidOperationException($"{package} not found: build samples/RetailStreaming.Samples.Retail first.");
-    }
+    private static string PackageDirectory() => RetailStreaming.TestSupport.SamplePackages.Directory();
 
     private static string? Arg(string[] args, string name)
     {

@@ -9,7 +9,7 @@ namespace RetailStreaming.Node.Tests.Support;
 /// <summary>Options, paths and clients for nodes started in-process by the tests.</summary>
 internal static class TestNode
 {
-    public const string SamplePackage = "RetailStreaming.Samples.Retail.1.0.0.nupkg";
+    public const string SamplePackage = RetailStreaming.TestSupport.SamplePackages.SampleFileName;
 
     /// <summary>
     /// Options of a one-node cluster in <paramref name="dataDirectory"/>: a free remoting port (the
@@ -30,22 +30,8 @@ internal static class TestNode
         },
     };
 
-    /// <summary>
-    /// The folder holding the sample transform package: copied beside the tests by the csproj, else
-    /// the node's own output folder (its build packs the sample there).
-    /// </summary>
-    public static string TransformPackageDirectory()
-    {
-        var beside = Path.Combine(AppContext.BaseDirectory, "transform-packages");
-        if (File.Exists(Path.Combine(beside, SamplePackage))) return beside;
-        foreach (var configuration in new[] { "Debug", "Release" })
-        {
-            var nodeOutput = Path.Combine(RepositoryRoot(), "src", "RetailStreaming.Node", "bin", configuration, "net10.0", "transform-packages");
-            if (File.Exists(Path.Combine(nodeOutput, SamplePackage))) return nodeOutput;
-        }
-        throw new InvalidOperationException(
-            $"{SamplePackage} is neither in {beside} nor in the node's output folder: build src/RetailStreaming.Node first.");
-    }
+    /// <summary>The folder holding the sample transform package (see <see cref="RetailStreaming.TestSupport.SamplePackages"/>).</summary>
+    public static string TransformPackageDirectory() => RetailStreaming.TestSupport.SamplePackages.Directory();
 
     public static string RepositoryRoot()
     {
