@@ -59,11 +59,6 @@ internal sealed class DeliveryActor : ReceiveActor
     private HashSet<(string Type, string Key)>? _parked;
     private long _gateEntriesSeen = -1;
 
-    public DeliveryActor(IDeliverySink sink, IDeadLetterStore deadLetters, string workflowId, string clientId, int generation, IActorRef workflow, ILoggingAdapter log, CancellationToken generationCancelled)
-        : this(sink, deadLetters, workflowId, clientId, generation, workflow, log, generationCancelled, 1, DeliveryDefinition.DeadLetterRefused, 100)
-    {
-    }
-
     public DeliveryActor(IDeliverySink sink, IDeadLetterStore deadLetters, string workflowId, string clientId, int generation, IActorRef workflow, ILoggingAdapter log, CancellationToken generationCancelled,
         int parallelism, string onRefused, int maxRecords)
     {
@@ -93,6 +88,7 @@ internal sealed class DeliveryActor : ReceiveActor
         {
             _streamCompleted = true;
             if (_batches.Count == 0) _workflow.Tell(new DeliveryDrained(_generation));
+            else Dispatch(); // lanes waiting for fuller requests wait no more
         });
         Receive<StreamFailed>(f => _workflow.Tell(new StreamFailed(_generation, f.Cause)));
     }
@@ -203,12 +199,21 @@ internal sealed class DeliveryActor : ReceiveActor
     private int LaneOf(OutputRecord r) =>
         _lanes.Length == 1 ? 0 : (int)((uint)HashCode.Combine(r.Type, r.Key) % (uint)_lanes.Length);
 
-    /// <summary>Starts a request on every idle lane that has records: up to batching.maxRecords of them, in lane order.</summary>
+    /// <summary>
+    /// Starts a request on every idle lane that has records: up to batching.maxRecords of them, in
+    /// lane order. A lane sends at once when it holds records of the oldest batch (the low-water mark
+    /// waits for it), a full request, or when no more batches can come (the actor holds all it may, or
+    /// the stream ended); otherwise it waits for more, so that many lanes do not cut every batch into
+    /// many small requests.
+    /// </summary>
     private void Dispatch()
     {
+        var oldest = _batches.First?.Value;
+        var noMoreComing = _batches.Count >= _capacity || _streamCompleted;
         foreach (var lane in _lanes)
         {
             if (lane.Busy || lane.Queue.Count == 0) continue;
+            if (!noMoreComing && lane.Queue.Count < _maxRecords && lane.Queue.Peek().Batch != oldest) continue;
             var send = new List<Pending>();
             var park = new List<Pending>();
             while (send.Count + park.Count < _maxRecords && lane.Queue.TryDequeue(out var item))
