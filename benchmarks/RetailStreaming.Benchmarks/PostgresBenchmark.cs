@@ -49,6 +49,7 @@ public static class PostgresBenchmark
         var rows = int.Parse(Arg(args, "--rows") ?? "200000", CultureInfo.InvariantCulture);
         var latencyFor = DemoOptions.ParseDuration(Arg(args, "--latency-for") ?? "15s");
         var rate = int.Parse(Arg(args, "--rate") ?? "2000", CultureInfo.InvariantCulture);
+        var parallelism = int.Parse(Arg(args, "--parallelism") ?? "4", CultureInfo.InvariantCulture);
         var dataDirectory = Path.Combine(Path.GetTempPath(), $"rs-bench-pg-{Guid.NewGuid():N}");
 
         await using var server = await PostgresServer.StartAsync();
@@ -73,7 +74,7 @@ public static class PostgresBenchmark
         await using var receiver = await BenchReceiver.StartAsync(secret);
         var node = NodeOptionsFor(dataDirectory);
         NodeHost.ConfigureLogging(node);
-        var yaml = Workflow(database, receiver.Url);
+        var yaml = Workflow(database, receiver.Url, parallelism);
 
         try
         {
@@ -135,7 +136,7 @@ public static class PostgresBenchmark
             var decode = rows / decodeSeconds;
             var pipeline = rows / pipelineSeconds;
             var inv = CultureInfo.InvariantCulture;
-            Console.WriteLine($"postgres capture, {rows} rows in one WAL, {Environment.ProcessorCount} cores");
+            Console.WriteLine($"postgres capture, {rows} rows in one WAL, delivery.parallelism {parallelism}, {Environment.ProcessorCount} cores");
             Console.WriteLine();
             Console.WriteLine("| measurement | changes | seconds | changes/s | notes |");
             Console.WriteLine("|---|---:|---:|---:|---|");
@@ -147,7 +148,7 @@ public static class PostgresBenchmark
             Console.WriteLine();
             Console.WriteLine(string.Create(inv, $"end-to-end / bare-decode = {endToEnd / decode:0.00}"));
             Console.WriteLine(string.Create(inv,
-                $"end-to-end={endToEnd:0} bare-decode={decode:0} bare-pipeline={pipeline:0} ratio={endToEnd / pipeline:0.00} p50={p50:0.0} p99={p99:0.0}"));
+                $"end-to-end={endToEnd:0} bare-decode={decode:0} bare-pipeline={pipeline:0} ratio={endToEnd / pipeline:0.00} p50={p50:0.0} p99={p99:0.0} parallelism={parallelism}"));
             return 0;
         }
         finally
@@ -167,7 +168,7 @@ public static class PostgresBenchmark
         return node;
     }
 
-    private static string Workflow(string database, string receiverUrl) => $"""
+    private static string Workflow(string database, string receiverUrl, int parallelism) => $"""
         id: {WorkflowId}
         client: bench
         source:
@@ -188,6 +189,7 @@ public static class PostgresBenchmark
           url: "{receiverUrl}"
           secretRef: env:{SecretVariable}
           timeout: 10s
+          parallelism: {parallelism}
           batching:
             maxRecords: {BatchRecords}
             maxWait: 20ms

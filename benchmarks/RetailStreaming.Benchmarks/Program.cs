@@ -14,8 +14,8 @@ if (name is null || !benchmarks.TryGetValue(name, out var run))
 {
     Console.Error.WriteLine($"usage: RetailStreaming.Benchmarks <{string.Join("|", benchmarks.Keys)}> [options]");
     Console.Error.WriteLine("  demo [--for 30s] [--rates 250,1000,4000]   the demo pipeline: SQLite capture -> sample transform -> signed webhook");
-    Console.Error.WriteLine("  delivery [--batches 3000] [--records 100] [--payload 200] [--rounds 3] [--gzip]   the delivery stage vs a bare HttpClient loop");
-    Console.Error.WriteLine("  postgres [--rows 200000] [--latency-for 15s] [--rate 2000]   PostgreSQL capture: platform vs bare decode vs bare pipeline, and latency");
+    Console.Error.WriteLine("  delivery [--batches 3000] [--records 100] [--payload 200] [--rounds 3] [--gzip] [--parallelism 1]   the delivery stage vs a bare HttpClient loop");
+    Console.Error.WriteLine("  postgres [--rows 200000] [--latency-for 15s] [--rate 2000] [--parallelism 4]   PostgreSQL capture: platform vs bare decode vs bare pipeline, and latency");
     return 2;
 }
 return await run(args[1..]);

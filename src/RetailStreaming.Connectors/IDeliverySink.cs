@@ -13,7 +13,7 @@ namespace RetailStreaming.Connectors;
 /// </remarks>
 public interface IDeliverySink : IAsyncDisposable
 {
-    /// <summary>Delivers one batch, in order.</summary>
+    /// <summary>Delivers one batch, in order. A sink may be called concurrently (one call per delivery lane) when its kind allows <c>delivery.parallelism</c>.</summary>
     Task<DeliveryResult> DeliverAsync(IReadOnlyList<DeliveryRecord> batch, CancellationToken cancellationToken);
 }
 
@@ -41,6 +41,13 @@ public sealed record DeliveryRecord(
 /// <param name="Attempts">HTTP requests (or writes) made, retries included.</param>
 public sealed record DeliveryResult(IReadOnlyList<RefusedRecord> Refused, int Attempts)
 {
+    /// <summary>
+    /// Records not sent because an earlier record of their key (type and key) in the batch was
+    /// refused, in batch order; only a sink told to hold keys after a refusal returns any
+    /// (so that a parked key's later records never overtake it).
+    /// </summary>
+    public IReadOnlyList<DeliveryRecord> Held { get; init; } = [];
+
     /// <summary>Every record accepted at the first attempt.</summary>
     public static DeliveryResult AllAccepted(int attempts = 1) => new([], attempts);
 }

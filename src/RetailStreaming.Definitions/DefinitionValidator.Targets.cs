@@ -17,6 +17,8 @@ internal sealed partial class DefinitionValidator
         ["secretRefs"] = ["webhook"],
         ["compression"] = ["webhook"],
         ["circuitBreaker"] = ["webhook"],
+        ["parallelism"] = ["webhook"],
+        ["onRefused"] = ["webhook"],
         ["timeout"] = ["webhook", "table"],
         ["retry"] = ["webhook", "table"],
         ["connection"] = ["table"],
@@ -94,4 +96,14 @@ internal sealed partial class DefinitionValidator
         var rollInterval = Duration(f, "rollInterval") ?? TimeSpan.FromMinutes(1);
         return directory is null ? null : new FileDeliveryDefinition(directory, rollSize ?? DefaultRollSize, rollInterval);
     }
+}
+
+/// <summary>The delivery fields that say how ordered delivery is.</summary>
+internal sealed partial class DefinitionValidator
+{
+    /// <summary><c>parallelism</c> (1..64) and <c>onRefused</c> (deadletter or park).</summary>
+    private (int Parallelism, string OnRefused) Ordering(Fields f) => (
+        Int(f, "parallelism", min: 1, max: 64) ?? 1,
+        String(f, "onRefused", required: false, v => Accepted("onRefused policy", v, DeliveryDefinition.RefusalPolicies))
+            ?? DeliveryDefinition.DeadLetterRefused);
 }

@@ -11,7 +11,7 @@ internal sealed partial class DefinitionValidator(string file)
     private static readonly string[] RootKeys = ["id", "client", "source", "transform", "delivery"];
     private static readonly string[] SourceKeys = ["kind", "connection", "connectionRef", "tables", "batchSize", "pollInterval", "heartbeatInterval", "retention"];
     private static readonly string[] TransformKeys = ["package", "version", "type", "timeBudget", "settings"];
-    private static readonly string[] DeliveryKeys = ["kind", "url", "secretRef", "secretRefs", "timeout", "batching", "retry", "compression", "circuitBreaker", .. TargetKeys];
+    private static readonly string[] DeliveryKeys = ["kind", "url", "secretRef", "secretRefs", "timeout", "batching", "retry", "compression", "circuitBreaker", "parallelism", "onRefused", .. TargetKeys];
     private static readonly string[] BatchingKeys = ["maxRecords", "maxBytes", "maxWait"];
     private static readonly string[] CircuitBreakerKeys = ["failureThreshold", "coolDown"];
     private static readonly string[] Compressions = ["none", "gzip"];
@@ -261,6 +261,7 @@ internal sealed partial class DefinitionValidator(string file)
             }
         }
 
+        var (parallelism, onRefused) = Ordering(f);
         if (kind is not null and not "webhook")
             return Target(f, kind, batching, retry, timeout);
         return kind is null || url is null || secretRefs is null
@@ -270,6 +271,8 @@ internal sealed partial class DefinitionValidator(string file)
                 SecretRefs = secretRefs,
                 Compression = compression,
                 CircuitBreaker = breaker,
+                Parallelism = parallelism,
+                OnRefused = onRefused,
             };
     }
 

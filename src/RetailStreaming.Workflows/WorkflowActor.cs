@@ -435,7 +435,8 @@ public sealed partial class WorkflowActor : ReceivePersistentActor, IWithTimers
         _transform = Context.ActorOf(Akka.Actor.Props.Create(() => new TransformActor(
             transform, _deps.DeadLetters, _workflowId, def.Client, gen, Self, _log, cancel)), $"transform-{gen}");
         _delivery = Context.ActorOf(Akka.Actor.Props.Create(() => new DeliveryActor(
-            sink, _deps.DeadLetters, _workflowId, def.Client, gen, Self, _log, cancel)), $"delivery-{gen}");
+            sink, _deps.DeadLetters, _workflowId, def.Client, gen, Self, _log, cancel,
+            def.Delivery.Parallelism, def.Delivery.OnRefused, def.Delivery.Batching.MaxRecords)), $"delivery-{gen}");
         Context.Watch(_capture);
         Context.Watch(_transform);
         Context.Watch(_delivery);
@@ -481,10 +482,10 @@ public sealed partial class WorkflowActor : ReceivePersistentActor, IWithTimers
     /// The most changes that can be read but not yet done: the capture's read being offered, the
     /// queue's reads, the read in the transform stage and the one being split into single changes
     /// (each at most source.batchSize), then the batch being formed, the one in the sink's buffer
-    /// and the one being delivered.
+    /// and the ones being delivered (one per delivery lane).
     /// </summary>
     private long InFlightBound(WorkflowDefinition def) =>
-        (long)def.Source.BatchSize * (QueueChunks(def) + 3) + 3L * def.Delivery.Batching.MaxRecords;
+        (long)def.Source.BatchSize * (QueueChunks(def) + 3) + (2L + def.Delivery.Parallelism) * def.Delivery.Batching.MaxRecords;
 
     private void HandleBatchDone(BatchDone m)
     {

@@ -33,7 +33,8 @@ namespace RetailStreaming.Connectors.Webhooks;
 /// breaker, adaptive rate after 429/503, Retry-After), which the node shares between the sinks of
 /// one client's endpoint. <b>Refused records</b> carry every request that carried them
 /// (<see cref="RefusedRecord.Attempts"/>, bounded to the first 10 and the last 40).</para>
-/// <para>One instance serves one workflow; <see cref="DeliverAsync"/> is not called concurrently.</para>
+/// <para>One instance serves one workflow; <see cref="DeliverAsync"/> may be called concurrently
+/// (one call per delivery lane); each call keeps its own order.</para>
 /// </remarks>
 public sealed class WebhookDelivery : IDeliverySink
 {
@@ -120,7 +121,7 @@ public sealed class WebhookDelivery : IDeliverySink
             size += add;
         }
         await DeliverPartAsync(new ArraySegment<Prepared>(prepared, from, prepared.Length - from), [], progress, cancellationToken);
-        return new DeliveryResult(progress.Refused, progress.Attempts);
+        return new DeliveryResult(progress.Refused, progress.Attempts) { Held = progress.Held };
     }
 
     /// <inheritdoc />
@@ -137,7 +138,11 @@ public sealed class WebhookDelivery : IDeliverySink
     {
         public int Attempts;
         public readonly List<RefusedRecord> Refused = [];
+        public readonly List<DeliveryRecord> Held = [];
+        public readonly HashSet<(string Type, string Key)> RefusedKeys = [];
     }
+
+    private static (string Type, string Key) KeyOf(DeliveryRecord r) => (r.Record.Type, r.Record.Key);
 
     private enum OutcomeKind { Accepted, Transient, Permanent }
 
@@ -149,6 +154,18 @@ public sealed class WebhookDelivery : IDeliverySink
     /// <param name="carried">The requests that already carried these records (those of the larger part they were split from).</param>
     private async Task DeliverPartAsync(ArraySegment<Prepared> part, IReadOnlyList<DeliveryAttempt> carried, Progress progress, CancellationToken cancellationToken)
     {
+        if (_options.HoldKeyAfterRefusal && progress.RefusedKeys.Count > 0)
+        {
+            // Parts go in order, so whatever of a refused key is still to send comes after it.
+            var kept = new List<Prepared>(part.Count);
+            foreach (var item in part)
+            {
+                if (progress.RefusedKeys.Contains(KeyOf(item.Record))) progress.Held.Add(item.Record);
+                else kept.Add(item);
+            }
+            if (kept.Count == 0) return;
+            if (kept.Count < part.Count) part = new ArraySegment<Prepared>([.. kept]);
+        }
         var attempts = new AttemptLog(carried);
         var outcome = await SendWithRetriesAsync(part, attempts, progress, cancellationToken);
         if (outcome.Kind == OutcomeKind.Accepted) return;
@@ -157,7 +174,10 @@ public sealed class WebhookDelivery : IDeliverySink
             // Given up on a transient failure, or the one record the endpoint refuses.
             var history = attempts.ToList();
             foreach (var item in part)
+            {
                 progress.Refused.Add(new RefusedRecord(item.Record, outcome.Reason, history));
+                progress.RefusedKeys.Add(KeyOf(item.Record));
+            }
             if (part.Count == 1)
                 _logger.LogWarning("Webhook {Url} refused record {IdempotencyKey} of workflow {WorkflowId}: {Reason}",
                     _options.DisplayUrl, part[0].Record.IdempotencyKey, part[0].Record.WorkflowId, outcome.Reason);
@@ -288,7 +308,10 @@ public sealed class WebhookDelivery : IDeliverySink
     {
         var initial = _options.InitialBackoff.Ticks;
         var ceiling = Math.Min(_options.MaxBackoff.Ticks, initial * Math.Pow(2, Math.Min(attempt - 1, 62)));
-        return TimeSpan.FromTicks((long)(initial + _random.NextDouble() * (ceiling - initial)));
+        double jitter;
+        // A caller's Random is not thread-safe, and lanes call concurrently (Random.Shared is).
+        lock (_random) jitter = _random.NextDouble();
+        return TimeSpan.FromTicks((long)(initial + jitter * (ceiling - initial)));
     }
 
     /// <summary>The minimum delay a Retry-After asks for: delta-seconds or an HTTP date (RFC 9110 §10.2.3).</summary>

@@ -50,6 +50,13 @@ public sealed record WebhookOptions(Uri Url, string SigningSecret)
     /// </summary>
     public EndpointGovernor? Endpoint { get; init; }
 
+    /// <summary>
+    /// Once a record is refused, send no later record of the same key (type and key) in that batch:
+    /// they come back as <see cref="DeliveryResult.Held"/>, so that they cannot overtake it
+    /// (<c>delivery.onRefused: park</c>).
+    /// </summary>
+    public bool HoldKeyAfterRefusal { get; init; }
+
     /// <summary>Throws <see cref="ArgumentException"/> naming the first invalid option (never quoting the secret).</summary>
     public void Validate()
     {

@@ -1,7 +1,9 @@
 using System.Diagnostics;
+using System.Text.Json.Nodes;
 using Akka.Actor;
 using Akka.Event;
 using RetailStreaming.Connectors;
+using RetailStreaming.Definitions;
 using RetailStreaming.Store;
 using DeadLetter = RetailStreaming.Store.DeadLetter;
 using RetailStreaming.Transforms;
@@ -10,11 +12,21 @@ using static RetailStreaming.Workflows.StreamProtocol;
 namespace RetailStreaming.Workflows.Delivery;
 
 /// <summary>
-/// The end of the workflow's stream (<c>Sink.ActorRefWithAck</c>): sends each batch through the
-/// sink connector, dead-letters what the endpoint refuses for good, reports the batch to the
-/// workflow (which moves the checkpoint), and only then acknowledges, so the stream holds at most
-/// one batch beyond the one being delivered. Owns (and disposes) its connector.
+/// The end of the workflow's stream (<c>Sink.ActorRefWithAck</c>). Records go into
+/// <c>delivery.parallelism</c> lanes by record key (type and key); each lane sends one request at a
+/// time, in the order its records arrived, so records of one key keep source order (one lane: the
+/// whole workflow does). What the endpoint refuses for good is dead-lettered, or with
+/// <c>onRefused: park</c> parks its key: that record and every later one of its key are stored, in
+/// order, and not sent, while other keys go on.
 /// </summary>
+/// <remarks>
+/// The checkpoint is a low-water mark: batches are reported to the workflow (<see cref="BatchDone"/>)
+/// in stream order, each once every record of it and of the batches before it is accepted,
+/// dead-lettered or parked and stored. So it never passes an undelivered or unstored record; after a
+/// crash, what lies above it may be delivered again, with the same idempotency keys. The actor holds
+/// at most <c>parallelism</c> batches (one with a single lane, so nothing is read ahead of today's
+/// strict order), and acknowledges the stream only below that.
+/// </remarks>
 internal sealed class DeliveryActor : ReceiveActor
 {
     private readonly IDeliverySink _sink;
@@ -26,9 +38,29 @@ internal sealed class DeliveryActor : ReceiveActor
     private readonly ILoggingAdapter _log;
     private readonly CancellationTokenSource _stopping;
     private readonly SupersedeTracker _superseding;
-    private readonly SemaphoreSlim _gate;
+    private readonly DeliveryGate _gate;
+    private readonly int _maxRecords;
+    private readonly int _capacity;
+    private readonly bool _park;
+    private readonly Lane[] _lanes;
 
-    public DeliveryActor(IDeliverySink sink, IDeadLetterStore deadLetters, string workflowId, string clientId, int generation, IActorRef workflow, ILoggingAdapter log, CancellationToken generationCancelled)
+    // Batches in stream order, from arrival until reported.
+    private readonly LinkedList<BatchState> _batches = new();
+    private long _nextSeq;
+    private IActorRef? _pendingAck;
+    private bool _streamCompleted;
+
+    // Leases of the gate, one per batch; released when the batch is reported, or when the actor stops.
+    private readonly object _leaseLock = new();
+    private readonly HashSet<IDisposable> _leases = new(ReferenceEqualityComparer.Instance);
+    private bool _stopped;
+
+    // Park mode: keys with an open delivery dead letter (refused or parked).
+    private HashSet<(string Type, string Key)>? _parked;
+    private long _gateEntriesSeen = -1;
+
+    public DeliveryActor(IDeliverySink sink, IDeadLetterStore deadLetters, string workflowId, string clientId, int generation, IActorRef workflow, ILoggingAdapter log, CancellationToken generationCancelled,
+        int parallelism, string onRefused, int maxRecords)
     {
         _sink = sink;
         _deadLetters = deadLetters;
@@ -40,71 +72,302 @@ internal sealed class DeliveryActor : ReceiveActor
         _stopping = CancellationTokenSource.CreateLinkedTokenSource(generationCancelled);
         _superseding = new SupersedeTracker(deadLetters, workflowId);
         _gate = DeliveryGates.Get(Context.System).For(workflowId);
+        _maxRecords = Math.Max(1, maxRecords);
+        _capacity = Math.Max(1, parallelism);
+        _park = onRefused == DeliveryDefinition.ParkRefused;
+        _lanes = Enumerable.Range(0, Math.Max(1, parallelism)).Select(i => new Lane(i)).ToArray();
 
         Receive<StreamInit>(_ => Sender.Tell(Ack.Instance));
-        ReceiveAsync<IReadOnlyList<TransformedChange>>(DeliverAsync);
-        // Completion and failure arrive after the last batch in the mailbox; since batches are
-        // handled one at a time, the last one is done when these are read.
-        Receive<StreamCompleted>(_ => _workflow.Tell(new DeliveryDrained(_generation)));
+        Receive<IReadOnlyList<TransformedChange>>(Arrived);
+        ReceiveAsync<Leased>(OnLeasedAsync);
+        ReceiveAsync<LaneDone>(OnLaneDoneAsync);
+        // The sink or the store failed (not a refusal): fail as a delivery would, so the workflow rebuilds.
+        Receive<Status.Failure>(f => System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(f.Cause).Throw());
+        // Completion arrives after the last batch; the workflow hears of it once that batch is reported.
+        Receive<StreamCompleted>(_ =>
+        {
+            _streamCompleted = true;
+            if (_batches.Count == 0) _workflow.Tell(new DeliveryDrained(_generation));
+            else Dispatch(); // lanes waiting for fuller requests wait no more
+        });
         Receive<StreamFailed>(f => _workflow.Tell(new StreamFailed(_generation, f.Cause)));
     }
 
-    private async Task DeliverAsync(IReadOnlyList<TransformedChange> batch)
+    private sealed record Leased(long Seq, IDisposable Lease);
+
+    private sealed record LaneDone(int Lane, IReadOnlyList<Done> Items, IReadOnlyList<(string Type, string Key)> NewlyParked, int Requests, TimeSpan Elapsed);
+
+    private enum Outcome { Accepted, DeadLettered, Parked }
+
+    private sealed record Done(Pending Item, Outcome Outcome);
+
+    private sealed record Pending(DeliveryRecord Record, TransformedChange Change, BatchState Batch);
+
+    private sealed class BatchState(long seq, IReadOnlyList<TransformedChange> changes)
     {
-        var ack = Sender;
-        // Held until the batch is delivered and its rows superseded: a redrive waits for it.
-        using var delivering = await _gate.EnterAsync(_stopping.Token);
-        var records = new List<DeliveryRecord>();
-        var changesByRecord = new Dictionary<DeliveryRecord, TransformedChange>(ReferenceEqualityComparer.Instance);
-        foreach (var item in batch)
+        public long Seq { get; } = seq;
+        public IReadOnlyList<TransformedChange> Changes { get; } = changes;
+        public IDisposable? Lease;
+        public bool Distributed;
+        public int Outstanding;
+        public int Accepted;
+        public int DeadLettered = changes.Count(c => c.DeadLettered);
+        public readonly HashSet<SourcePosition> Refused = [];
+    }
+
+    private sealed class Lane(int index)
+    {
+        public int Index { get; } = index;
+        public readonly Queue<Pending> Queue = new();
+        public bool Busy;
+    }
+
+    private void Arrived(IReadOnlyList<TransformedChange> batch)
+    {
+        var state = new BatchState(++_nextSeq, batch);
+        _batches.AddLast(state);
+        if (_batches.Count < _capacity) Sender.Tell(Ack.Instance);
+        else _pendingAck = Sender;
+
+        // Held from before its first record is sent until its rows are superseded: a redrive waits for it.
+        var self = Self;
+        var seq = state.Seq;
+        _gate.EnterSharedAsync(_stopping.Token).ContinueWith(t =>
         {
+            if (!t.IsCompletedSuccessfully) return; // cancelled: the actor is stopping
+            lock (_leaseLock)
+            {
+                if (_stopped)
+                {
+                    t.Result.Dispose();
+                    return;
+                }
+                _leases.Add(t.Result);
+            }
+            self.Tell(new Leased(seq, t.Result));
+        }, TaskScheduler.Default);
+    }
+
+    private async Task OnLeasedAsync(Leased m)
+    {
+        var state = _batches.FirstOrDefault(b => b.Seq == m.Seq);
+        if (state is null)
+        {
+            Release(m.Lease);
+            return;
+        }
+        state.Lease = m.Lease;
+        // Leases may be granted out of order; records enter the lanes in stream order.
+        foreach (var b in _batches)
+        {
+            if (b.Distributed) continue;
+            if (b.Lease is null) break;
+            await DistributeAsync(b);
+        }
+        await CompleteAsync();
+        Dispatch();
+    }
+
+    private async Task DistributeAsync(BatchState batch)
+    {
+        if (_park)
+        {
+            // A redrive may have delivered parked records since (it ran while no batch held the gate,
+            // so no parked key has a record in the lanes now): read the parked keys again.
+            var entries = _gate.ExclusiveEntries;
+            if (_parked is null || entries != _gateEntriesSeen)
+            {
+                _parked = await ParkedKeysAsync();
+                _gateEntriesSeen = entries;
+            }
+        }
+        foreach (var item in batch.Changes)
+        {
+            var c = item.Change;
             for (var i = 0; i < item.Outputs.Count; i++)
             {
-                var c = item.Change;
-                var record = new DeliveryRecord(
-                    IdempotencyKey.For(_workflowId, c.Position, i), _workflowId, c.Position, i,
-                    c.Table, c.Operation, c.CommitTime, item.Outputs[i]);
-                records.Add(record);
-                changesByRecord[record] = item;
+                var output = item.Outputs[i];
+                var record = new DeliveryRecord(IdempotencyKey.For(_workflowId, c.Position, i), _workflowId, c.Position, i,
+                    c.Table, c.Operation, c.CommitTime, output);
+                _lanes[LaneOf(output)].Queue.Enqueue(new Pending(record, item, batch));
+                batch.Outstanding++;
             }
         }
+        batch.Distributed = true;
+    }
 
-        var deadLettered = batch.Count(b => b.DeadLettered);
-        var accepted = records.Count;
-        var refusedPositions = new HashSet<SourcePosition>();
-        if (records.Count > 0)
+    private int LaneOf(OutputRecord r) =>
+        _lanes.Length == 1 ? 0 : (int)((uint)HashCode.Combine(r.Type, r.Key) % (uint)_lanes.Length);
+
+    /// <summary>
+    /// Starts a request on every idle lane that has records: up to batching.maxRecords of them, in
+    /// lane order. A lane sends at once when it holds records of the oldest batch (the low-water mark
+    /// waits for it), a full request, or when no more batches can come (the actor holds all it may, or
+    /// the stream ended); otherwise it waits for more, so that many lanes do not cut every batch into
+    /// many small requests.
+    /// </summary>
+    private void Dispatch()
+    {
+        var oldest = _batches.First?.Value;
+        var noMoreComing = _batches.Count >= _capacity || _streamCompleted;
+        foreach (var lane in _lanes)
         {
-            var started = Stopwatch.GetTimestamp();
-            var result = await _sink.DeliverAsync(records, _stopping.Token);
-            foreach (var refused in result.Refused)
+            if (lane.Busy || lane.Queue.Count == 0) continue;
+            if (!noMoreComing && lane.Queue.Count < _maxRecords && lane.Queue.Peek().Batch != oldest) continue;
+            var send = new List<Pending>();
+            var park = new List<Pending>();
+            while (send.Count + park.Count < _maxRecords && lane.Queue.TryDequeue(out var item))
             {
-                var change = changesByRecord[refused.Record];
-                refusedPositions.Add(refused.Record.Position);
-                _log.Warning("Endpoint refused record {IdempotencyKey} of change {Position}; dead-lettered: {Reason}",
-                    refused.Record.IdempotencyKey, refused.Record.Position, refused.Reason);
-                await _deadLetters.AddAsync(new DeadLetter(
-                    0, _workflowId, _clientId, "delivery", refused.Record.Position.Value, refused.Record.OutputIndex,
-                    change.TransformVersion, refused.Reason, ChangeEventJson.Serialize(change.Change),
-                    WebhookRecordJson(refused.Record), DateTimeOffset.UtcNow,
-                    refused.Attempts?.Select(a => new DeadLetterAttempt(a.At, a.StatusCode, a.Detail)).ToList()), _stopping.Token);
-                deadLettered++;
+                if (_parked is not null && _parked.Contains(KeyOf(item.Record))) park.Add(item);
+                else send.Add(item);
             }
-            accepted -= result.Refused.Count;
-            _log.Debug("Delivered {Records} records of {Changes} changes in {Elapsed} ms",
-                records.Count - result.Refused.Count, batch.Count, Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+            lane.Busy = true;
+            var index = lane.Index;
+            RunLaneAsync(index, send, park).PipeTo(Self);
         }
+    }
 
-        // Before the acknowledgement: a redrive must see a row superseded once its later change is delivered.
-        await _superseding.AfterBatchAsync(batch, refusedPositions, _stopping.Token);
+    private static (string Type, string Key) KeyOf(DeliveryRecord r) => (r.Record.Type, r.Record.Key);
 
-        var last = batch[^1].Change;
-        _workflow.Tell(new BatchDone(_generation, last.Position, batch.Count, accepted, deadLettered, last.CommitTime));
-        ack.Tell(Ack.Instance);
+    /// <summary>One request of a lane (off the actor's thread): sends, then stores what was refused or parked.</summary>
+    private async Task<LaneDone> RunLaneAsync(int lane, List<Pending> send, List<Pending> park)
+    {
+        var done = new List<Done>(send.Count + park.Count);
+        var newlyParked = new List<(string, string)>();
+        var started = Stopwatch.GetTimestamp();
+        var requests = 0;
+        if (send.Count > 0)
+        {
+            var byRecord = new Dictionary<DeliveryRecord, Pending>(ReferenceEqualityComparer.Instance);
+            foreach (var p in send) byRecord[p.Record] = p;
+            var result = await _sink.DeliverAsync(send.Select(p => p.Record).ToList(), _stopping.Token);
+            requests = result.Attempts;
+            var refused = new HashSet<DeliveryRecord>(ReferenceEqualityComparer.Instance);
+            foreach (var r in result.Refused)
+            {
+                var item = byRecord[r.Record];
+                refused.Add(r.Record);
+                _log.Warning("Endpoint refused record {IdempotencyKey} of change {Position}; {What}: {Reason}",
+                    r.Record.IdempotencyKey, r.Record.Position, _park ? "parked its key" : "dead-lettered", r.Reason);
+                await StoreAsync(item, r.Reason, r.Attempts);
+                done.Add(new Done(item, Outcome.DeadLettered));
+                if (_park) newlyParked.Add(KeyOf(r.Record));
+            }
+            foreach (var h in result.Held)
+            {
+                refused.Add(h);
+                var item = byRecord[h];
+                await StoreAsync(item, ParkedReason(h), null);
+                done.Add(new Done(item, Outcome.Parked));
+            }
+            foreach (var p in send)
+                if (!refused.Contains(p.Record)) done.Add(new Done(p, Outcome.Accepted));
+        }
+        foreach (var p in park)
+        {
+            await StoreAsync(p, ParkedReason(p.Record), null);
+            done.Add(new Done(p, Outcome.Parked));
+        }
+        return new LaneDone(lane, done, newlyParked, requests, Stopwatch.GetElapsedTime(started));
+    }
+
+    private static string ParkedReason(DeliveryRecord r) =>
+        $"parked: an earlier record of key {r.Record.Type}/{r.Record.Key} was refused; redrive its records in order to release the key";
+
+    private Task StoreAsync(Pending item, string reason, IReadOnlyList<DeliveryAttempt>? attempts) =>
+        _deadLetters.AddAsync(new DeadLetter(
+            0, _workflowId, _clientId, "delivery", item.Record.Position.Value, item.Record.OutputIndex,
+            item.Change.TransformVersion, reason, ChangeEventJson.Serialize(item.Change.Change),
+            WebhookRecordJson(item.Record), DateTimeOffset.UtcNow,
+            attempts?.Select(a => new DeadLetterAttempt(a.At, a.StatusCode, a.Detail)).ToList()), _stopping.Token);
+
+    private async Task OnLaneDoneAsync(LaneDone m)
+    {
+        _lanes[m.Lane].Busy = false;
+        foreach (var d in m.Items)
+        {
+            var batch = d.Item.Batch;
+            batch.Outstanding--;
+            if (d.Outcome == Outcome.Accepted)
+            {
+                batch.Accepted++;
+            }
+            else
+            {
+                batch.DeadLettered++;
+                // The change of a refused or parked record supersedes nothing: it opens its row.
+                batch.Refused.Add(d.Item.Record.Position);
+            }
+        }
+        if (_park)
+            foreach (var key in m.NewlyParked)
+                _parked!.Add(key);
+        _log.Debug("Lane {Lane}: {Records} records in {Elapsed} ms ({Requests} requests)", m.Lane, m.Items.Count, m.Elapsed.TotalMilliseconds, m.Requests);
+        await CompleteAsync();
+        Dispatch();
+    }
+
+    /// <summary>Reports, in stream order, the batches whose every record is done: the low-water mark moves.</summary>
+    private async Task CompleteAsync()
+    {
+        while (_batches.First?.Value is { Distributed: true, Outstanding: 0 } batch)
+        {
+            // Before the acknowledgement: a redrive must see a row superseded once its later change is delivered.
+            await _superseding.AfterBatchAsync(batch.Changes, batch.Refused, _stopping.Token);
+            _batches.RemoveFirst();
+            Release(batch.Lease);
+            var last = batch.Changes[^1].Change;
+            _workflow.Tell(new BatchDone(_generation, last.Position, batch.Changes.Count, batch.Accepted, batch.DeadLettered, last.CommitTime));
+            if (_pendingAck is not null && _batches.Count < _capacity)
+            {
+                _pendingAck.Tell(Ack.Instance);
+                _pendingAck = null;
+            }
+        }
+        if (_streamCompleted && _batches.Count == 0)
+        {
+            _streamCompleted = false;
+            _workflow.Tell(new DeliveryDrained(_generation));
+        }
+    }
+
+    private void Release(IDisposable? lease)
+    {
+        if (lease is null) return;
+        lock (_leaseLock) _leases.Remove(lease);
+        lease.Dispose();
+    }
+
+    /// <summary>The keys with an open delivery dead letter: parked until a redrive delivers their records.</summary>
+    private async Task<HashSet<(string Type, string Key)>> ParkedKeysAsync()
+    {
+        var keys = new HashSet<(string, string)>();
+        long after = 0;
+        while (true)
+        {
+            var page = await _deadLetters.ListAsync(_workflowId, after, DeadLetterStore.MaxPageSize, _stopping.Token);
+            foreach (var letter in page)
+            {
+                if (letter.Stage != "delivery" || letter.Superseded is not null || letter.Redrive is { Outcome: DeadLetterStore.Delivered }) continue;
+                if (letter.OutputJson is null) continue;
+                try
+                {
+                    if (JsonNode.Parse(letter.OutputJson) is JsonObject o && o["type"]?.GetValue<string>() is { } type && o["key"]?.GetValue<string>() is { } key)
+                        keys.Add((type, key));
+                }
+                catch (Exception e) when (e is System.Text.Json.JsonException or InvalidOperationException or FormatException)
+                {
+                    // A malformed stored record parks nothing: it cannot be redriven either.
+                }
+            }
+            if (page.Count < DeadLetterStore.MaxPageSize) return keys;
+            after = page[^1].Id;
+        }
     }
 
     private static string WebhookRecordJson(DeliveryRecord r)
     {
-        var json = new System.Text.Json.Nodes.JsonObject
+        var json = new JsonObject
         {
             ["id"] = r.IdempotencyKey,
             ["type"] = r.Record.Type,
@@ -121,6 +384,12 @@ internal sealed class DeliveryActor : ReceiveActor
     protected override void PostStop()
     {
         _stopping.Cancel();
+        lock (_leaseLock)
+        {
+            _stopped = true;
+            foreach (var lease in _leases) lease.Dispose();
+            _leases.Clear();
+        }
         try
         {
             _sink.DisposeAsync().AsTask().Wait(TimeSpan.FromSeconds(10));

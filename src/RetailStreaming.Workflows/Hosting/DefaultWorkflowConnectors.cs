@@ -127,6 +127,7 @@ public sealed partial class DefaultWorkflowConnectors : IWorkflowConnectors, IDi
                 CircuitBreaker = breaker,
                 Endpoint = Endpoints.For(definition.Client, url, breaker),
                 Observer = observer,
+                HoldKeyAfterRefusal = delivery.OnRefused == DeliveryDefinition.ParkRefused,
             },
             new HttpClient(_http, disposeHandler: false) { Timeout = Timeout.InfiniteTimeSpan },
             logger: Logger<WebhookDelivery>(definition));

@@ -33,7 +33,8 @@ internal sealed class RedriveActor : ReceiveActor
     private readonly CancellationTokenSource _stopping = new();
     private IDeliverySink? _sink;
     private IWorkflowTransform? _transform;
-    private readonly SemaphoreSlim _gate;
+    private readonly DeliveryGate _gate;
+    private readonly HashSet<(string Type, string Key)> _refusedKeys = [];
 
     public RedriveActor(WorkflowDefinition definition, WorkflowDependencies deps, ILoggingAdapter log)
     {
@@ -131,6 +132,9 @@ internal sealed class RedriveActor : ReceiveActor
             if (RecordOf(letter, change) is not { } record)
                 return (await FailAsync(letter, null, null, "the stored record is missing or malformed: it cannot be sent again"), null);
             records = [record];
+            // Parked records of a key go in order: once one fails again, the later ones of its key wait.
+            if (_definition.Delivery.OnRefused == DeliveryDefinition.ParkRefused && _refusedKeys.Contains((record.Record.Type, record.Record.Key)))
+                return (Skip(id, $"not tried: an earlier record of key {record.Record.Type}/{record.Record.Key} was not delivered in this redrive, and a parked key's records go in order"), null);
         }
         else
         {
@@ -167,6 +171,7 @@ internal sealed class RedriveActor : ReceiveActor
             }
             if (result.Refused.Count > 0)
             {
+                foreach (var r in result.Refused) _refusedKeys.Add((r.Record.Record.Type, r.Record.Record.Key));
                 var first = result.Refused[0];
                 var last = first.Attempts is { Count: > 0 } attempts ? attempts[^1] : null;
                 var detail = records.Count == 1
