@@ -28,6 +28,8 @@ internal static class StreamProtocol
     /// </summary>
     public sealed record TransformedBatch(IReadOnlyList<TransformedChange> Changes);
     public sealed record TransformQuarantined(int Generation, string Reason);
+    /// <summary>How many changes of one batch the transform ran and how many of those it rejected (for transform.autoRollback).</summary>
+    public sealed record TransformOutcomes(int Generation, int Ran, int Failed);
 
     // delivery
     public sealed record StreamInit;

@@ -138,6 +138,7 @@ public sealed partial class WorkflowActor : ReceivePersistentActor, IWithTimers
         Recover<WorkflowEvents.Deleted>(e => _state = _state.Apply(e));
         Recover<WorkflowEvents.CaptureRemoved>(e => _state = _state.Apply(e));
         Recover<WorkflowEvents.ReplayRequested>(e => _state = _state.Apply(e));
+        Recover<WorkflowEvents.TransformRolledBack>(e => _state = _state.Apply(e));
 
         Command<WorkflowCommands.ApplyDefinition>(HandleApply);
         Command<WorkflowCommands.GetStatus>(_ => Sender.Tell(Status()));
@@ -147,7 +148,7 @@ public sealed partial class WorkflowActor : ReceivePersistentActor, IWithTimers
         Command<WorkflowCommands.Restart>(_ => HandleRestart());
         Command<WorkflowCommands.Rollback>(HandleRollback);
         Command<WorkflowCommands.GetHistory>(_ =>
-            Sender.Tell(new WorkflowReplies.History(_workflowId, _state.Definitions, _state.Paused)));
+            Sender.Tell(new WorkflowReplies.History(_workflowId, _state.Definitions, _state.Paused, _state.AutoRollbacks ?? [])));
         Command<WorkflowCommands.Redrive>(HandleRedrive);
         Command<RedriveActor.Done>(_ =>
         {
@@ -189,6 +190,7 @@ public sealed partial class WorkflowActor : ReceivePersistentActor, IWithTimers
         });
         Command<StreamFailed>(m => { if (Current(m.Generation)) Fail("the workflow stream failed", m.Cause); });
         Command<TransformQuarantined>(m => { if (Current(m.Generation)) Quarantine(m.Reason); });
+        Command<TransformOutcomes>(m => { if (Current(m.Generation)) WatchForAutoRollback(m); });
         Command<Terminated>(t =>
         {
             if (t.ActorRef.Equals(_redrive)) { _redrive = null; return; } // it stopped without saying it was done
@@ -271,6 +273,7 @@ public sealed partial class WorkflowActor : ReceivePersistentActor, IWithTimers
         _log.Info("Recovered definition v{Version} and checkpoint {Checkpoint}", _state.Current.Version, _state.Checkpoint);
         // Heals a registration that failed when the definition was applied (idempotent).
         RegisterThen(_definition.Client, () => { });
+        if (FinishRecordedAutoRollback()) return;
         StartStream();
     }
 

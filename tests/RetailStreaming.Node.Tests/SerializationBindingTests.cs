@@ -50,6 +50,7 @@ public sealed class SerializationBindingTests(NodeFixture node)
         ["Deleted"] = new WorkflowEvents.Deleted("wf-a", "sqlite:0000000000000000042", At),
         ["CaptureRemoved"] = new WorkflowEvents.CaptureRemoved("wf-a", "SQLite capture triggers and change table removed", At),
         ["ReplayRequested"] = new WorkflowEvents.ReplayRequested("wf-a", "sqlite:0000000000000000030", "sqlite:0000000000000000042", At),
+        ["TransformRolledBack"] = new WorkflowEvents.TransformRolledBack("wf-a", 3, 2, 18, 20, 0.5, TimeSpan.FromMinutes(10), "failed on 18 of 20 changes", At),
         ["Delete"] = new WorkflowCommands.Delete("wf-a"),
         ["Replay"] = new WorkflowCommands.Replay("wf-a", "earliest"),
         ["RequestSnapshot"] = new WorkflowCommands.RequestSnapshot("wf-a", null),

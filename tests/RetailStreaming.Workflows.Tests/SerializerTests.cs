@@ -45,13 +45,15 @@ public sealed class SerializerTests(ITestOutputHelper output)
             case WorkflowState state:
                 var s = (WorkflowState)copy;
                 Assert.Equal(state.Definitions, s.Definitions);
-                Assert.Equal(state with { Definitions = s.Definitions }, s);
+                Assert.Equal(state.AutoRollbacks, s.AutoRollbacks);
+                Assert.Equal(state with { Definitions = s.Definitions, AutoRollbacks = s.AutoRollbacks }, s);
                 Assert.Equal(state.Current, s.Current);
                 break;
             case WorkflowReplies.History history:
                 var h = (WorkflowReplies.History)copy;
                 Assert.Equal(history.Versions, h.Versions);
-                Assert.Equal(history with { Versions = h.Versions }, h);
+                Assert.Equal(history.AutoRollbacks, h.AutoRollbacks);
+                Assert.Equal(history with { Versions = h.Versions, AutoRollbacks = h.AutoRollbacks }, h);
                 break;
             case WorkflowReplies.SnapshotRequested snapshot:
                 var sr = (WorkflowReplies.SnapshotRequested)copy;

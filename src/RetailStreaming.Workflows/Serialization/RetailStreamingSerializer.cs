@@ -33,6 +33,7 @@ public sealed class RetailStreamingSerializer : SerializerWithStringManifest
         [typeof(WorkflowEvents.Deleted)] = "wf.evt.deleted.v1",
         [typeof(WorkflowEvents.CaptureRemoved)] = "wf.evt.capture-removed.v1",
         [typeof(WorkflowEvents.ReplayRequested)] = "wf.evt.replay-requested.v1",
+        [typeof(WorkflowEvents.TransformRolledBack)] = "wf.evt.transform-rolled-back.v1",
         [typeof(WorkflowState)] = "wf.snapshot.v1",
         [typeof(WorkflowCommands.ApplyDefinition)] = "wf.cmd.apply-definition.v1",
         [typeof(WorkflowCommands.GetStatus)] = "wf.cmd.get-status.v1",
