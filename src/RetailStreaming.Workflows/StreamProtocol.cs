@@ -28,8 +28,8 @@ internal static class StreamProtocol
     /// </summary>
     public sealed record TransformedBatch(IReadOnlyList<TransformedChange> Changes);
     public sealed record TransformQuarantined(int Generation, string Reason);
-    /// <summary>How many changes of one batch the transform ran and how many of those it rejected (for transform.autoRollback).</summary>
-    public sealed record TransformOutcomes(int Generation, int Ran, int Failed);
+    /// <summary>What the transform did with one batch (for transform.autoRollback and a shadow run): how many it ran, how many of those it rejected.</summary>
+    public sealed record TransformOutcomes(int Generation, int Ran, int Failed, IReadOnlyList<TransformedChange> Done);
 
     // delivery
     public sealed record StreamInit;

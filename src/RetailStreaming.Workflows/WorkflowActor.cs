@@ -162,6 +162,7 @@ public sealed partial class WorkflowActor : ReceivePersistentActor, IWithTimers
         Command<WorkflowCommands.Replay>(HandleReplay);
         Command<ReplayReachKnown>(HandleReplayReach);
         Command<WorkflowCommands.RequestSnapshot>(HandleSnapshot);
+        HandleShadowCommands();
 
         // A drain that began before the capture was ready keeps showing that it drains.
         Command<CaptureStarted>(m => { if (Current(m.Generation) && !_draining) SetRunState(WorkflowRunState.Running); });
@@ -190,7 +191,12 @@ public sealed partial class WorkflowActor : ReceivePersistentActor, IWithTimers
         });
         Command<StreamFailed>(m => { if (Current(m.Generation)) Fail("the workflow stream failed", m.Cause); });
         Command<TransformQuarantined>(m => { if (Current(m.Generation)) Quarantine(m.Reason); });
-        Command<TransformOutcomes>(m => { if (Current(m.Generation)) WatchForAutoRollback(m); });
+        Command<TransformOutcomes>(m =>
+        {
+            if (!Current(m.Generation)) return;
+            WatchForAutoRollback(m);
+            HandToShadow(m);
+        });
         Command<Terminated>(t =>
         {
             if (t.ActorRef.Equals(_redrive)) { _redrive = null; return; } // it stopped without saying it was done

@@ -109,5 +109,13 @@ public static class MessageSamples
         new WorkflowReplies.SnapshotRequested("wf-orders", ["tickets", "products"], ["sqlite-43", "sqlite-97"]),
         History,
         Status,
+        new ShadowCommands.Start("wf-orders", "1.3.0"),
+        new ShadowCommands.Stop("wf-orders"),
+        new ShadowCommands.GetReport("wf-orders"),
+        new ShadowReport("wf-orders", "stopped", "1.3.0", "1.2.0", At, At.AddMinutes(3), "stopped by an operator", 40, 2, 1, 5,
+        [
+            new ShadowDifference("mem:0000000041", "tickets", "{\"id\":41}", "different", "payload.total: live 14.97, candidate 15"),
+            new ShadowDifference("mem:0000000042", "tickets", "{\"id\":42}", "failed", "the candidate rejected it: FormatException: bad sku"),
+        ]),
     ];
 }

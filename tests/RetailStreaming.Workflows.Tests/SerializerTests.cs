@@ -61,6 +61,11 @@ public sealed class SerializerTests(ITestOutputHelper output)
                 Assert.Equal(snapshot.SnapshotIds, sr.SnapshotIds);
                 Assert.Equal(snapshot with { Tables = sr.Tables, SnapshotIds = sr.SnapshotIds }, sr);
                 break;
+            case ShadowReport shadow:
+                var sh = (ShadowReport)copy;
+                Assert.Equal(shadow.Differences, sh.Differences);
+                Assert.Equal(shadow with { Differences = sh.Differences }, sh);
+                break;
             case WorkflowReplies.DefinitionRejected rejected:
                 var r = (WorkflowReplies.DefinitionRejected)copy;
                 Assert.Equal(rejected.Errors, r.Errors);

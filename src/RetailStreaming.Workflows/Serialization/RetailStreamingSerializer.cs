@@ -61,6 +61,10 @@ public sealed class RetailStreamingSerializer : SerializerWithStringManifest
         [typeof(WorkflowReplies.ReplayRefused)] = "wf.reply.replay-refused.v1",
         [typeof(WorkflowReplies.SnapshotRequested)] = "wf.reply.snapshot-requested.v1",
         [typeof(WorkflowStatus)] = "wf.status.v1",
+        [typeof(ShadowCommands.Start)] = "wf.cmd.shadow-start.v1",
+        [typeof(ShadowCommands.Stop)] = "wf.cmd.shadow-stop.v1",
+        [typeof(ShadowCommands.GetReport)] = "wf.cmd.shadow-report.v1",
+        [typeof(ShadowReport)] = "wf.reply.shadow-report.v1",
     }.ToFrozenDictionary();
 
     private static readonly FrozenDictionary<string, Type> TypeByManifest =
