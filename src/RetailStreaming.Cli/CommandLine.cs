@@ -6,7 +6,7 @@ namespace RetailStreaming.Cli;
 /// </summary>
 public sealed class CommandLine
 {
-    private static readonly HashSet<string> Flags = ["json", "help", "operator", "all", "force", "dry-run", "update"];
+    private static readonly HashSet<string> Flags = ["json", "help", "operator", "all", "force", "dry-run", "update", "stop", "report"];
     private static readonly Dictionary<string, string> ShortNames = new() { ["f"] = "file", ["h"] = "help" };
 
     private readonly Dictionary<string, string> _options = new(StringComparer.Ordinal);

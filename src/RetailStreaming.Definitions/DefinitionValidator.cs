@@ -10,7 +10,7 @@ internal sealed partial class DefinitionValidator(string file)
 {
     private static readonly string[] RootKeys = ["id", "client", "source", "transform", "delivery"];
     private static readonly string[] SourceKeys = ["kind", "connection", "connectionRef", "tables", "batchSize", "pollInterval", "heartbeatInterval", "retention"];
-    private static readonly string[] TransformKeys = ["package", "version", "type", "timeBudget", "settings"];
+    private static readonly string[] TransformKeys = ["package", "version", "type", "timeBudget", "settings", "autoRollback"];
     private static readonly string[] DeliveryKeys = ["kind", "url", "secretRef", "secretRefs", "timeout", "batching", "retry", "compression", "circuitBreaker", "parallelism", "onRefused", .. TargetKeys];
     private static readonly string[] BatchingKeys = ["maxRecords", "maxBytes", "maxWait"];
     private static readonly string[] CircuitBreakerKeys = ["failureThreshold", "coolDown"];
@@ -171,10 +171,11 @@ internal sealed partial class DefinitionValidator(string file)
         var type = String(f, "type", required: true, DefinitionRules.CheckTypeName, hint: "the full name of the transform class");
         var timeBudget = Duration(f, "timeBudget") ?? TimeSpan.FromSeconds(5);
         var settings = Settings(f);
+        var autoRollback = AutoRollback(f);
 
         return package is null || version is null || type is null
             ? null
-            : new TransformDefinition(package, version, type, timeBudget, settings);
+            : new TransformDefinition(package, version, type, timeBudget, settings) { AutoRollback = autoRollback };
     }
 
     /// <summary>Free-form keys; scalar values become strings (an empty value becomes "").</summary>

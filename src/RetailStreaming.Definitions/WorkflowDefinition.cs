@@ -56,7 +56,22 @@ public sealed record TransformDefinition(
     string Version,
     string Type,
     TimeSpan TimeBudget,
-    IReadOnlyDictionary<string, string> Settings);
+    IReadOnlyDictionary<string, string> Settings)
+{
+    /// <summary>Rolls a new version back by itself when it fails too often right after it is applied; null: off.</summary>
+    public AutoRollbackDefinition? AutoRollback { get; init; }
+}
+
+/// <summary>
+/// <c>transform.autoRollback</c>: within <paramref name="Window"/> after a version is applied, once
+/// its transform has run at least <paramref name="MinRecords"/> changes and the share it rejected
+/// (dead-lettered or overran) reaches <paramref name="ErrorRate"/>, the workflow goes back to the
+/// previous definition version, as <c>rsctl workflow rollback</c> does.
+/// </summary>
+/// <param name="ErrorRate">The share of failed changes that triggers it, above 0 and at most 1.</param>
+/// <param name="Window">How long after the apply the version is watched (1 s to 7 days).</param>
+/// <param name="MinRecords">Changes the version must have run before its rate counts (1 to 1,000,000; default 20).</param>
+public sealed record AutoRollbackDefinition(double ErrorRate, TimeSpan Window, int MinRecords);
 
 /// <summary>The delivery part of a definition.</summary>
 /// <param name="Kind">The sink kind: <c>webhook</c>, <c>table</c> (see <see cref="Table"/>) or <c>file</c> (see <see cref="File"/>).</param>

@@ -29,6 +29,8 @@ internal static class StreamProtocol
     public sealed record TransformedBatch(IReadOnlyList<TransformedChange> Changes);
     /// <summary>A change overran its time budget at <paramref name="At"/> (it was dead-lettered); the changes before it were answered.</summary>
     public sealed record TransformQuarantined(int Generation, string Reason, SourcePosition At);
+    /// <summary>What the transform did with one batch (for transform.autoRollback and a shadow run): how many it ran, how many of those it rejected.</summary>
+    public sealed record TransformOutcomes(int Generation, int Ran, int Failed, IReadOnlyList<TransformedChange> Done);
 
     // delivery
     public sealed record StreamInit;

@@ -141,6 +141,7 @@ public sealed partial class WorkflowActor : ReceivePersistentActor, IWithTimers
         Recover<WorkflowEvents.Deleted>(e => _state = _state.Apply(e));
         Recover<WorkflowEvents.CaptureRemoved>(e => _state = _state.Apply(e));
         Recover<WorkflowEvents.ReplayRequested>(e => _state = _state.Apply(e));
+        Recover<WorkflowEvents.TransformRolledBack>(e => _state = _state.Apply(e));
 
         Command<WorkflowCommands.ApplyDefinition>(HandleApply);
         Command<WorkflowCommands.GetStatus>(_ => Sender.Tell(Status()));
@@ -150,7 +151,7 @@ public sealed partial class WorkflowActor : ReceivePersistentActor, IWithTimers
         Command<WorkflowCommands.Restart>(_ => HandleRestart());
         Command<WorkflowCommands.Rollback>(HandleRollback);
         Command<WorkflowCommands.GetHistory>(_ =>
-            Sender.Tell(new WorkflowReplies.History(_workflowId, _state.Definitions, _state.Paused)));
+            Sender.Tell(new WorkflowReplies.History(_workflowId, _state.Definitions, _state.Paused, _state.AutoRollbacks ?? [])));
         Command<WorkflowCommands.Redrive>(HandleRedrive);
         Command<RedriveActor.Done>(_ =>
         {
@@ -164,6 +165,7 @@ public sealed partial class WorkflowActor : ReceivePersistentActor, IWithTimers
         Command<WorkflowCommands.Replay>(HandleReplay);
         Command<ReplayReachKnown>(HandleReplayReach);
         Command<WorkflowCommands.RequestSnapshot>(HandleSnapshot);
+        HandleShadowCommands();
 
         // A drain that began before the capture was ready keeps showing that it drains.
         Command<CaptureStarted>(m => { if (Current(m.Generation) && !_draining) SetRunState(WorkflowRunState.Running); });
@@ -193,6 +195,12 @@ public sealed partial class WorkflowActor : ReceivePersistentActor, IWithTimers
         Command<StreamFailed>(m => { if (Current(m.Generation)) Fail("the workflow stream failed", m.Cause); });
         Command<TransformQuarantined>(m => { if (Current(m.Generation)) Quarantine(m.Reason, m.At); });
         Command<QuarantineSettled>(m => { if (m.Generation == _generation && _quarantineAt is not null) FinishQuarantine(); });
+        Command<TransformOutcomes>(m =>
+        {
+            if (!Current(m.Generation)) return;
+            WatchForAutoRollback(m);
+            HandToShadow(m);
+        });
         Command<Terminated>(t =>
         {
             if (t.ActorRef.Equals(_redrive)) { _redrive = null; return; } // it stopped without saying it was done
@@ -275,6 +283,7 @@ public sealed partial class WorkflowActor : ReceivePersistentActor, IWithTimers
         _log.Info("Recovered definition v{Version} and checkpoint {Checkpoint}", _state.Current.Version, _state.Checkpoint);
         // Heals a registration that failed when the definition was applied (idempotent).
         RegisterThen(_definition.Client, () => { });
+        if (FinishRecordedAutoRollback()) return;
         StartStream();
     }
 

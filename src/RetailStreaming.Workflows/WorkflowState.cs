@@ -23,7 +23,8 @@ public sealed record WorkflowState(
     bool Paused = false,
     DateTimeOffset? DeletedAt = null,
     bool CaptureRemoved = false,
-    string? ReplayUntil = null) : IRetailStreamingMessage
+    string? ReplayUntil = null,
+    ImmutableList<WorkflowEvents.TransformRolledBack>? AutoRollbacks = null) : IRetailStreamingMessage
 {
     /// <summary>True once an operator deleted the workflow.</summary>
     [JsonIgnore]
@@ -72,6 +73,7 @@ public sealed record WorkflowState(
         WorkflowEvents.CaptureRemoved => this with { CaptureRemoved = true },
         // The one event that moves the checkpoint back: an operator asked for these changes again.
         WorkflowEvents.ReplayRequested e => this with { Checkpoint = e.From, ReplayUntil = e.Until },
+        WorkflowEvents.TransformRolledBack e => this with { AutoRollbacks = (AutoRollbacks ?? []).Add(e) },
         _ => this,
     };
 

@@ -69,6 +69,10 @@ public sealed class ClientIsolationTests(CliNode node)
             // One version only: nothing to roll back to (409), but the operator got past the checks.
             new("POST", $"/api/workflows/{Other}/rollback", null, HttpStatusCode.Conflict, forbidden),
             new("POST", $"/api/workflows/{Other}/rollback?to=1", null, ok, forbidden),
+            new("GET", $"/api/workflows/{Other}/shadow", null, ok, notFound),
+            // No such version to load: the operator got past the checks.
+            new("POST", $"/api/workflows/{Other}/shadow?version=9.9.9", null, HttpStatusCode.Conflict, forbidden),
+            new("DELETE", $"/api/workflows/{Other}/shadow", null, ok, forbidden),
             new("GET", "/api/tokens", null, ok, forbidden),
             new("POST", "/api/tokens", """{"role":"client","clientId":"someone","description":"isolation"}""", HttpStatusCode.Created, forbidden),
             new("DELETE", $"/api/tokens/{throwawayInfo.Id}", null, ok, forbidden),

@@ -50,6 +50,12 @@ public sealed class SerializationBindingTests(NodeFixture node)
         ["Deleted"] = new WorkflowEvents.Deleted("wf-a", "sqlite:0000000000000000042", At),
         ["CaptureRemoved"] = new WorkflowEvents.CaptureRemoved("wf-a", "SQLite capture triggers and change table removed", At),
         ["ReplayRequested"] = new WorkflowEvents.ReplayRequested("wf-a", "sqlite:0000000000000000030", "sqlite:0000000000000000042", At),
+        ["ShadowStart"] = new ShadowCommands.Start("wf-a", "1.3.0"),
+        ["ShadowStop"] = new ShadowCommands.Stop("wf-a"),
+        ["ShadowGetReport"] = new ShadowCommands.GetReport("wf-a"),
+        ["ShadowReport"] = new ShadowReport("wf-a", "running", "1.3.0", "1.2.0", At, null, null, 3, 1, 0, 0,
+            [new ShadowDifference("sqlite:0000000000000000041", "tickets", "{\"id\":41}", "different", "payload.total: live 1, candidate 2")]),
+        ["TransformRolledBack"] = new WorkflowEvents.TransformRolledBack("wf-a", 3, 2, 18, 20, 0.5, TimeSpan.FromMinutes(10), "failed on 18 of 20 changes", At),
         ["Delete"] = new WorkflowCommands.Delete("wf-a"),
         ["Replay"] = new WorkflowCommands.Replay("wf-a", "earliest"),
         ["RequestSnapshot"] = new WorkflowCommands.RequestSnapshot("wf-a", null),
@@ -107,6 +113,7 @@ public sealed class SerializationBindingTests(NodeFixture node)
         WorkflowCommands.Redrive r => (r.WorkflowId, string.Join("|", r.EntryIds), r.Force, r.RequestedBy),
         WorkflowReplies.Redriven r => (r.WorkflowId, string.Join("|", r.Results.Select(x => (x with { IdempotencyKeys = [] }, string.Join(",", x.IdempotencyKeys))))),
         WorkflowReplies.SnapshotRequested r => (r.WorkflowId, string.Join("|", r.Tables), string.Join("|", r.SnapshotIds)),
+        ShadowReport r => (r with { Differences = [] }, string.Join("|", r.Differences)),
         _ => message,
     };
 }

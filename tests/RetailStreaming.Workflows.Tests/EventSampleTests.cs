@@ -13,7 +13,8 @@ namespace RetailStreaming.Workflows.Tests;
 /// v2/ holds what the build that added pausing writes for a manifest whose shape grew (the
 /// snapshot's <c>paused</c> flag), beside the v1 file it must still read; v3/ what the build that added
 /// delete and replay writes (the snapshot's <c>deletedAt</c>, <c>captureRemoved</c> and
-/// <c>replayUntil</c>, and the events <c>deleted</c>, <c>capture-removed</c> and <c>replay-requested</c>).
+/// <c>replayUntil</c>, and the events <c>deleted</c>, <c>capture-removed</c> and <c>replay-requested</c>); v4/ what
+/// the build that added transform.autoRollback writes (the snapshot's <c>autoRollbacks</c>, the event <c>transform-rolled-back</c>).
 /// </summary>
 public sealed class EventSampleTests(ITestOutputHelper output)
     : TestKit(ConfigurationFactory.ParseString(RetailStreamingSerializer.Hocon), "event-samples", output)
@@ -37,7 +38,7 @@ public sealed class EventSampleTests(ITestOutputHelper output)
         var sampled = Directory.EnumerateFiles(SampleRoot, "*.json", SearchOption.AllDirectories)
             .Select(Path.GetFileNameWithoutExtension)
             .ToHashSet();
-        Assert.Equal(8, PersistedManifests().Count());
+        Assert.Equal(9, PersistedManifests().Count());
         Assert.All(PersistedManifests(), manifest => Assert.Contains(manifest, sampled));
     }
 
@@ -125,9 +126,21 @@ public sealed class EventSampleTests(ITestOutputHelper output)
                 Assert.Null(state.Apply(advanced with { Position = "mem:0000000042" }).ReplayUntil);
                 break;
             }
+            case "wf.evt.transform-rolled-back.v1":
+            {
+                var e = Assert.IsType<WorkflowEvents.TransformRolledBack>(read);
+                Assert.Equal(MessageSamples.TransformRolledBack, e);
+                var state = (MessageSamples.Snapshot with { AutoRollbacks = null }).Apply(e);
+                Assert.Equal([e], state.AutoRollbacks!);
+                Assert.Equal(2, state.Definitions.Count); // recorded before the rollback's own apply
+                break;
+            }
             case "wf.snapshot.v1":
             {
                 var s = Assert.IsType<WorkflowState>(read);
+                // Written before automatic rollbacks existed (v1 to v3): none.
+                var v4 = relativePath.StartsWith("v4", StringComparison.Ordinal);
+                Assert.Equal(v4 ? [MessageSamples.TransformRolledBack] : null, s.AutoRollbacks?.ToArray());
                 // Written before delete and replay existed (v1, v2): not deleted, no replay.
                 var v3 = !relativePath.StartsWith("v1", StringComparison.Ordinal) && !relativePath.StartsWith("v2", StringComparison.Ordinal);
                 Assert.Equal(v3 ? MessageSamples.Snapshot.DeletedAt : null, s.DeletedAt);

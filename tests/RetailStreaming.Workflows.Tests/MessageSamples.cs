@@ -32,12 +32,18 @@ public static class MessageSamples
     public static WorkflowEvents.CheckpointAdvanced CheckpointAdvanced { get; } =
         new("wf-orders", "mem:0000000042", 42, 41, 1, At.AddSeconds(5));
 
+    public static WorkflowEvents.TransformRolledBack TransformRolledBack { get; } = new(
+        "wf-orders", 2, 1, 18, 20, 0.5, TimeSpan.FromMinutes(10),
+        "the transform of v2 (Acme.Transforms 1.2.0) failed on 18 of 20 changes (90%) within 00:10:00 of its apply; transform.autoRollback.errorRate is 0.5",
+        At.AddMinutes(2));
+
     public static WorkflowState Snapshot { get; } = new(
         "wf-orders",
         ImmutableList.Create(
             new DefinitionVersion(1, "acme", DefinitionYaml.Replace("1.2.0", "1.1.0"), "wf-orders.yaml", "0", At.AddHours(-1)),
             new DefinitionVersion(2, "acme", DefinitionYaml, "wf-orders.yaml", "mem:0000000040", At)),
-        "mem:0000000042", 42, 41, 1, Paused: true, DeletedAt: At.AddMinutes(5), CaptureRemoved: true, ReplayUntil: "mem:0000000045");
+        "mem:0000000042", 42, 41, 1, Paused: true, DeletedAt: At.AddMinutes(5), CaptureRemoved: true, ReplayUntil: "mem:0000000045",
+        AutoRollbacks: ImmutableList.Create(TransformRolledBack));
 
     public static WorkflowEvents.Paused Paused { get; } = new("wf-orders", "mem:0000000042", At.AddSeconds(10));
 
@@ -57,7 +63,7 @@ public static class MessageSamples
         new DeliveryEndpointStatus("https://hooks.acme.example/tickets", "open", 5, At.AddSeconds(30), 2.5, At.AddSeconds(10), At),
         "mem:0000000050", At.AddMinutes(5));
 
-    public static WorkflowReplies.History History { get; } = new("wf-orders", Snapshot.Definitions, true);
+    public static WorkflowReplies.History History { get; } = new("wf-orders", Snapshot.Definitions, true, [TransformRolledBack]);
 
     /// <summary>Every sample, one per type.</summary>
     public static IReadOnlyList<object> All { get; } =
@@ -69,6 +75,7 @@ public static class MessageSamples
         Deleted,
         CaptureRemoved,
         ReplayRequested,
+        TransformRolledBack,
         Snapshot,
         new WorkflowCommands.ApplyDefinition("wf-orders", DefinitionYaml, "wf-orders.yaml"),
         new WorkflowCommands.GetStatus("wf-orders"),
@@ -102,5 +109,13 @@ public static class MessageSamples
         new WorkflowReplies.SnapshotRequested("wf-orders", ["tickets", "products"], ["sqlite-43", "sqlite-97"]),
         History,
         Status,
+        new ShadowCommands.Start("wf-orders", "1.3.0"),
+        new ShadowCommands.Stop("wf-orders"),
+        new ShadowCommands.GetReport("wf-orders"),
+        new ShadowReport("wf-orders", "stopped", "1.3.0", "1.2.0", At, At.AddMinutes(3), "stopped by an operator", 40, 2, 1, 5,
+        [
+            new ShadowDifference("mem:0000000041", "tickets", "{\"id\":41}", "different", "payload.total: live 14.97, candidate 15"),
+            new ShadowDifference("mem:0000000042", "tickets", "{\"id\":42}", "failed", "the candidate rejected it: FormatException: bad sku"),
+        ]),
     ];
 }

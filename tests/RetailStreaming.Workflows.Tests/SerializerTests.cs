@@ -45,19 +45,26 @@ public sealed class SerializerTests(ITestOutputHelper output)
             case WorkflowState state:
                 var s = (WorkflowState)copy;
                 Assert.Equal(state.Definitions, s.Definitions);
-                Assert.Equal(state with { Definitions = s.Definitions }, s);
+                Assert.Equal(state.AutoRollbacks, s.AutoRollbacks);
+                Assert.Equal(state with { Definitions = s.Definitions, AutoRollbacks = s.AutoRollbacks }, s);
                 Assert.Equal(state.Current, s.Current);
                 break;
             case WorkflowReplies.History history:
                 var h = (WorkflowReplies.History)copy;
                 Assert.Equal(history.Versions, h.Versions);
-                Assert.Equal(history with { Versions = h.Versions }, h);
+                Assert.Equal(history.AutoRollbacks, h.AutoRollbacks);
+                Assert.Equal(history with { Versions = h.Versions, AutoRollbacks = h.AutoRollbacks }, h);
                 break;
             case WorkflowReplies.SnapshotRequested snapshot:
                 var sr = (WorkflowReplies.SnapshotRequested)copy;
                 Assert.Equal(snapshot.Tables, sr.Tables);
                 Assert.Equal(snapshot.SnapshotIds, sr.SnapshotIds);
                 Assert.Equal(snapshot with { Tables = sr.Tables, SnapshotIds = sr.SnapshotIds }, sr);
+                break;
+            case ShadowReport shadow:
+                var sh = (ShadowReport)copy;
+                Assert.Equal(shadow.Differences, sh.Differences);
+                Assert.Equal(shadow with { Differences = sh.Differences }, sh);
                 break;
             case WorkflowReplies.DefinitionRejected rejected:
                 var r = (WorkflowReplies.DefinitionRejected)copy;

@@ -9,7 +9,7 @@ internal static partial class WorkflowCommands
 {
     public static async Task<int> RunAsync(Session s)
     {
-        var verb = s.Line.Word(1, "a verb", "rsctl workflow list|show|apply|diff|history|pause|resume|restart|rollback|delete|replay|snapshot|promote");
+        var verb = s.Line.Word(1, "a verb", "rsctl workflow list|show|apply|diff|history|pause|resume|restart|rollback|delete|replay|snapshot|promote|shadow");
         return verb switch
         {
             "list" => await ListAsync(s),
@@ -23,7 +23,8 @@ internal static partial class WorkflowCommands
             "replay" => await ReplayAsync(s),
             "snapshot" => await SnapshotAsync(s),
             "promote" => await PromoteAsync(s),
-            _ => throw CliException.Usage($"unknown verb 'workflow {verb}'; use list, show, apply, diff, history, pause, resume, restart, rollback, delete, replay, snapshot or promote"),
+            "shadow" => await WorkflowShadowCommand.RunAsync(s),
+            _ => throw CliException.Usage($"unknown verb 'workflow {verb}'; use list, show, apply, diff, history, pause, resume, restart, rollback, delete, replay, snapshot, promote or shadow"),
         };
     }
 
@@ -186,6 +187,7 @@ internal static partial class WorkflowCommands
             table.Add("v" + v.Text("version") + (v.Bool("current") ? " *" : ""), v.Time("appliedAt"),
                 $"{v.Text("transformPackage")} {v.Text("transformVersion")}".Trim(), v.Text("atPosition"), v.Text("fileName"));
         table.Write(s.Out, $"Count: {table.Count} version(s); * current" + (history.Bool("paused") ? "; the workflow is paused" : ""));
+        WorkflowHistoryAutoRollbacks.Write(s, history);
         return ExitCodes.Ok;
     }
 

@@ -64,6 +64,18 @@ internal static class WorkflowRoutes
                         yaml = v.Yaml,
                     };
                 }),
+                // transform.autoRollback: what rolled back by itself, and why.
+                autoRollbacks = (history.AutoRollbacks ?? []).Select(r => new
+                {
+                    at = r.At,
+                    fromVersion = r.FromVersion,
+                    toVersion = r.ToVersion,
+                    failed = r.Failed,
+                    transformed = r.Transformed,
+                    errorRate = r.Threshold,
+                    window = r.Window.ToString(),
+                    reason = r.Reason,
+                }),
             });
         });
 

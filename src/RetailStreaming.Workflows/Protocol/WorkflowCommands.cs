@@ -126,8 +126,9 @@ public static class WorkflowReplies
     /// <summary>Snapshots of these tables were requested (one id per table); the rows follow as snapshot reads.</summary>
     public sealed record SnapshotRequested(string WorkflowId, IReadOnlyList<string> Tables, IReadOnlyList<string> SnapshotIds) : IWithWorkflowId, IRetailStreamingMessage;
 
-    /// <summary>Every definition version, oldest first, and whether the workflow is paused.</summary>
-    public sealed record History(string WorkflowId, IReadOnlyList<DefinitionVersion> Versions, bool Paused) : IWithWorkflowId, IRetailStreamingMessage;
+    /// <summary>Every definition version, oldest first, whether the workflow is paused, and its automatic rollbacks, oldest first.</summary>
+    public sealed record History(string WorkflowId, IReadOnlyList<DefinitionVersion> Versions, bool Paused,
+        IReadOnlyList<WorkflowEvents.TransformRolledBack>? AutoRollbacks = null) : IWithWorkflowId, IRetailStreamingMessage;
 }
 
 /// <summary>What a redrive did with one dead letter.</summary>

@@ -56,4 +56,22 @@ public static class WorkflowEvents
     /// (the delivered position when it was asked). Persisted, so that a crash mid-replay resumes it.
     /// </summary>
     public sealed record ReplayRequested(string WorkflowId, string From, string Until, DateTimeOffset At) : IWithWorkflowId, IRetailStreamingMessage;
+
+    /// <summary>
+    /// The transform of definition <paramref name="FromVersion"/> failed on <paramref name="Failed"/> of the
+    /// <paramref name="Transformed"/> changes it ran within <paramref name="Window"/> of its apply, at or above
+    /// its <c>transform.autoRollback.errorRate</c> (<paramref name="Threshold"/>): the workflow goes back to the
+    /// definition of <paramref name="ToVersion"/>, applied as the next version (as <c>rsctl workflow rollback</c>
+    /// does). Persisted before that apply, so that a crash in between finishes the rollback on recovery.
+    /// </summary>
+    public sealed record TransformRolledBack(
+        string WorkflowId,
+        int FromVersion,
+        int ToVersion,
+        long Failed,
+        long Transformed,
+        double Threshold,
+        TimeSpan Window,
+        string Reason,
+        DateTimeOffset At) : IWithWorkflowId, IRetailStreamingMessage;
 }

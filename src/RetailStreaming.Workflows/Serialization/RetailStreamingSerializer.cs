@@ -33,6 +33,7 @@ public sealed class RetailStreamingSerializer : SerializerWithStringManifest
         [typeof(WorkflowEvents.Deleted)] = "wf.evt.deleted.v1",
         [typeof(WorkflowEvents.CaptureRemoved)] = "wf.evt.capture-removed.v1",
         [typeof(WorkflowEvents.ReplayRequested)] = "wf.evt.replay-requested.v1",
+        [typeof(WorkflowEvents.TransformRolledBack)] = "wf.evt.transform-rolled-back.v1",
         [typeof(WorkflowState)] = "wf.snapshot.v1",
         [typeof(WorkflowCommands.ApplyDefinition)] = "wf.cmd.apply-definition.v1",
         [typeof(WorkflowCommands.GetStatus)] = "wf.cmd.get-status.v1",
@@ -60,6 +61,10 @@ public sealed class RetailStreamingSerializer : SerializerWithStringManifest
         [typeof(WorkflowReplies.ReplayRefused)] = "wf.reply.replay-refused.v1",
         [typeof(WorkflowReplies.SnapshotRequested)] = "wf.reply.snapshot-requested.v1",
         [typeof(WorkflowStatus)] = "wf.status.v1",
+        [typeof(ShadowCommands.Start)] = "wf.cmd.shadow-start.v1",
+        [typeof(ShadowCommands.Stop)] = "wf.cmd.shadow-stop.v1",
+        [typeof(ShadowCommands.GetReport)] = "wf.cmd.shadow-report.v1",
+        [typeof(ShadowReport)] = "wf.reply.shadow-report.v1",
     }.ToFrozenDictionary();
 
     private static readonly FrozenDictionary<string, Type> TypeByManifest =

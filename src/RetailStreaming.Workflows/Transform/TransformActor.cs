@@ -76,6 +76,7 @@ internal sealed class TransformActor : ReceiveActor
             // Only the changes up to the overrun one are answered: the ones after it were not run,
             // and are read again from the checkpoint once a fixed definition is applied.
             replyTo.Tell(new TransformedBatch(done));
+            _workflow.Tell(new TransformOutcomes(_generation, done.Length, done.Count(d => d.DeadLettered), done));
             if (overrun is not null)
             {
                 _quarantined = true;
