@@ -168,6 +168,7 @@ public sealed partial class WorkflowActor : ReceivePersistentActor, IWithTimers
         {
             if (!Current(m.Generation)) return;
             _captured += m.Count;
+            Observation.RecordTrails.Get(Context.System).NoteCaptured(_workflowId, m.Last);
             _inFlight += m.Count;
             _maxInFlight = Math.Max(_maxInFlight, _inFlight);
         });

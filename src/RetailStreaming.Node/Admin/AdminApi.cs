@@ -62,6 +62,7 @@ public static class AdminApi
         api.MapTokenRoutes();
         api.MapClusterRoutes();
         api.MapTransformRoutes();
+        api.MapPageRoutes();
     }
 
     /// <summary>Only operator tokens pass (a route, or every route of a group): client tokens are read-only and see nothing but their workflows.</summary>

@@ -72,10 +72,11 @@ internal sealed class DeliveryActor : ReceiveActor
         var deadLettered = batch.Count(b => b.DeadLettered);
         var accepted = records.Count;
         var refusedPositions = new HashSet<SourcePosition>();
+        DeliveryResult? result = null;
         if (records.Count > 0)
         {
             var started = Stopwatch.GetTimestamp();
-            var result = await _sink.DeliverAsync(records, _stopping.Token);
+            result = await _sink.DeliverAsync(records, _stopping.Token);
             foreach (var refused in result.Refused)
             {
                 var change = changesByRecord[refused.Record];
@@ -96,6 +97,7 @@ internal sealed class DeliveryActor : ReceiveActor
 
         // Before the acknowledgement: a redrive must see a row superseded once its later change is delivered.
         await _superseding.AfterBatchAsync(batch, refusedPositions, _stopping.Token);
+        Observation.RecordTrails.Get(Context.System).Delivered(_workflowId, batch, result);
 
         var last = batch[^1].Change;
         _workflow.Tell(new BatchDone(_generation, last.Position, batch.Count, accepted, deadLettered, last.CommitTime));

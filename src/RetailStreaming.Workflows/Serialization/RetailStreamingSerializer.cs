@@ -60,6 +60,10 @@ public sealed class RetailStreamingSerializer : SerializerWithStringManifest
         [typeof(WorkflowReplies.ReplayRefused)] = "wf.reply.replay-refused.v1",
         [typeof(WorkflowReplies.SnapshotRequested)] = "wf.reply.snapshot-requested.v1",
         [typeof(WorkflowStatus)] = "wf.status.v1",
+        [typeof(Observations.GetSamples)] = "obs.get-samples.v1",
+        [typeof(Observations.Samples)] = "obs.samples.v1",
+        [typeof(Observations.FindRecords)] = "obs.find-records.v1",
+        [typeof(Observations.RecordsFound)] = "obs.records-found.v1",
     }.ToFrozenDictionary();
 
     private static readonly FrozenDictionary<string, Type> TypeByManifest =
