@@ -39,7 +39,7 @@ public sealed class PagesTests : IAsyncLifetime
         NodeBinaries.TryDelete(_work);
     }
 
-    private static string ScreenshotDirectory
+    internal static string ScreenshotDirectory
     {
         get
         {

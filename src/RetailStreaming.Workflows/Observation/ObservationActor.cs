@@ -62,7 +62,8 @@ public sealed class ObservationActor : ReceiveActor, IWithTimers
         if (_sampling) return; // the previous round has not finished (a slow entity): skip this tick
         _sampling = true;
         var region = _region;
-        var timeout = _interval;
+        // The region asks each of its shards (up to 3 s each under load): a short interval must not make it time out.
+        var timeout = _interval > TimeSpan.FromSeconds(5) ? _interval : TimeSpan.FromSeconds(5);
         SampleAsync(region, timeout).PipeTo(Self,
             success: statuses => new SampledAll(statuses),
             failure: e =>
