@@ -180,6 +180,7 @@ public sealed partial class WorkflowActor : ReceivePersistentActor, IWithTimers
             _retries++;
             _lastError = $"delivery retrying (attempt {m.Attempt}, next in {m.Delay.TotalSeconds:0.#}s): {m.Reason}";
             _lastErrorAt = DateTimeOffset.UtcNow;
+            Observation.RecordTrails.Get(Context.System).NoteRetry(_workflowId, _lastErrorAt.Value, m.Reason);
         });
         Command<DeliveryDrained>(m => { if (Current(m.Generation)) OnDrained(); });
         Command<DeliveryEndpointChanged>(m =>

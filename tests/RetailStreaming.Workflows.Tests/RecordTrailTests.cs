@@ -49,6 +49,26 @@ public sealed class RecordTrailTests
     }
 
     [Fact]
+    public void Failed_requests_before_a_batch_was_accepted_are_its_changes_attempts_and_only_theirs()
+    {
+        var trails = new RecordTrails();
+        var at = DateTimeOffset.UnixEpoch.AddHours(2);
+        trails.NoteRetry(Workflow, at, "HTTP 503 Service Unavailable: busy");
+        trails.NoteRetry(Workflow, at.AddSeconds(1), "connection refused");
+        trails.Delivered(Workflow, [Ticket(1, "T-1"), Ticket(2, "T-2")], new DeliveryResult([], 3));
+        trails.Delivered(Workflow, [Ticket(3, "T-3")], DeliveryResult.AllAccepted());
+
+        foreach (var key in new[] { "T-1", "T-2" })
+        {
+            var entry = Assert.Single(Find(trails, key).Entries);
+            Assert.Equal(3, entry.Requests);
+            Assert.Equal(["HTTP 503 Service Unavailable: busy", "connection refused", "accepted (2xx)"], entry.Attempts!.Select(a => a.Detail));
+            Assert.Equal(at, entry.Attempts![0].At);
+        }
+        Assert.Null(Assert.Single(Find(trails, "T-3").Entries).Attempts);
+    }
+
+    [Fact]
     public void A_key_matches_as_its_value_its_values_joined_or_its_json_and_the_table_filters()
     {
         var trails = new RecordTrails();

@@ -9,7 +9,7 @@
   function attempts(list) {
     if (!list || list.length === 0) return null;
     return el("table", {}, el("thead", {}, el("tr", {}, el("th", { text: "attempt at" }), el("th", { text: "status" }), el("th", { text: "answer" }))),
-      el("tbody", {}, list.map(a => el("tr", {}, el("td", { text: dateTime(a.at) }), el("td", { text: a.statusCode == null ? "no answer" : String(a.statusCode) }), el("td", {}, el("code", { text: a.detail }))))));
+      el("tbody", {}, list.map(a => el("tr", {}, el("td", { text: dateTime(a.at) }), el("td", { text: a.statusCode == null ? "" : String(a.statusCode) }), el("td", {}, el("code", { text: a.detail }))))));
   }
 
   const OUTCOME = {

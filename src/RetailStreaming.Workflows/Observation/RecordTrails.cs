@@ -32,6 +32,10 @@ public sealed class RecordTrails : IExtension
     /// <summary>A read of the capture, up to <paramref name="last"/>, was taken now.</summary>
     public void NoteCaptured(string workflowId, SourcePosition last) => For(workflowId).NoteCaptured(last, DateTimeOffset.UtcNow);
 
+    /// <summary>A delivery request failed and will be retried: recorded with the batch being delivered.</summary>
+    public void NoteRetry(string workflowId, DateTimeOffset at, string reason) =>
+        For(workflowId).NoteRetry(new RecordTrailAttempt(at, null, Shorten(reason)));
+
     /// <summary>What became of a delivered batch's changes.</summary>
     internal void Delivered(string workflowId, IReadOnlyList<TransformedChange> batch, DeliveryResult? result)
     {
@@ -41,6 +45,8 @@ public sealed class RecordTrails : IExtension
                 refused.TryAdd(r.Record.Position, r);
         var trail = For(workflowId);
         var now = DateTimeOffset.UtcNow;
+        // The failed requests noted while this batch was being delivered, then its answer.
+        var retries = trail.TakeRetries();
         foreach (var item in batch)
         {
             var c = item.Change;
@@ -66,6 +72,7 @@ public sealed class RecordTrails : IExtension
             else
             {
                 outcome = "delivered";
+                if (retries.Count > 0) attempts = [.. retries, new RecordTrailAttempt(now, null, "accepted (2xx)")];
             }
             trail.Add(new TrailSlot(c.Table, c.Operation, c.Key, c.Position, c.CommitTime, trail.CapturedAt(c.Position), now,
                 item.TransformVersion, item.Outputs.Count, outcome, result?.Attempts ?? 0, answer, attempts));
@@ -158,6 +165,31 @@ internal sealed class WorkflowTrail(int capacity)
                 found = at;
             }
             return found;
+        }
+    }
+
+    private const int RetryCapacity = 20;
+    private readonly Queue<RecordTrailAttempt> _retries = new();
+
+    /// <summary>A failed request of the batch being delivered (the last few are kept).</summary>
+    public void NoteRetry(RecordTrailAttempt attempt)
+    {
+        lock (_lock)
+        {
+            _retries.Enqueue(attempt);
+            if (_retries.Count > RetryCapacity) _retries.Dequeue();
+        }
+    }
+
+    /// <summary>The failed requests noted since the last batch, which are now the finished batch's.</summary>
+    public IReadOnlyList<RecordTrailAttempt> TakeRetries()
+    {
+        lock (_lock)
+        {
+            if (_retries.Count == 0) return [];
+            var taken = _retries.ToList();
+            _retries.Clear();
+            return taken;
         }
     }
 

@@ -58,7 +58,7 @@ public sealed record WorkflowSample(
 /// <param name="Outcome"><c>delivered</c>, <c>dropped</c> (no record), <c>transform-rejected</c> or <c>refused</c> (the last two are dead-lettered).</param>
 /// <param name="Requests">Requests the sink made for its batch (1: accepted at the first try).</param>
 /// <param name="Answer">The endpoint's answer or the transform's error, shortened.</param>
-/// <param name="Attempts">For refused records: every request that carried it.</param>
+/// <param name="Attempts">For refused records: every request that carried it; for records delivered after failed requests: those failures (their reasons) and the acceptance.</param>
 /// <param name="IdempotencyKeys">The keys of its records.</param>
 public sealed record RecordTrailEntry(
     string Table,
