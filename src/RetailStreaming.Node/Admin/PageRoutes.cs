@@ -85,7 +85,7 @@ internal static class PageRoutes
         });
     }
 
-    /// <summary>Dead letters of the workflow whose change has that key, newest first (the most recent <see cref="DeadLetterScanLimit"/> are looked at).</summary>
+    /// <summary>Dead letters of the workflow whose change has that key, newest first, among the workflow's first <see cref="DeadLetterScanLimit"/> by id (a bound on the cost of one lookup).</summary>
     private static async Task<(List<DeadLetter>, int)> MatchingDeadLettersAsync(IDeadLetterStore store, string workflowId, string key, string? table, CancellationToken ct)
     {
         var all = new List<DeadLetter>();
