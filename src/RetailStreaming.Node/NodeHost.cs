@@ -6,11 +6,13 @@ using System.Data.Common;
 using Microsoft.Data.Sqlite;
 using Npgsql;
 using RetailStreaming.Node.Admin;
+using RetailStreaming.Node.Pages;
 using RetailStreaming.Store;
 using RetailStreaming.Store.Postgres;
 using RetailStreaming.Store.Sqlite;
 using RetailStreaming.Workflows;
 using RetailStreaming.Workflows.Hosting;
+using RetailStreaming.Workflows.Observation;
 using Serilog;
 using Serilog.Events;
 using Serilog.Formatting.Compact;
@@ -44,6 +46,7 @@ public static class NodeHost
             .Build();
         var options = new NodeOptions();
         configuration.GetSection("RetailStreaming").Bind(options);
+        if (string.IsNullOrWhiteSpace(options.Pages.Stage)) options.Pages.Stage = env;
         return options;
     }
 
@@ -68,6 +71,7 @@ public static class NodeHost
     public static async Task<WebApplication> BuildAsync(NodeOptions options, Action<WebApplicationBuilder>? configure = null)
     {
         options.DeadLetters.Validate();
+        options.Pages.Validate();
         Directory.CreateDirectory(options.DataDirectory);
         // Both resolved first: a missing connection string or secret stops the node before anything starts.
         var journalConnectionString = options.JournalConnectionString;
@@ -136,6 +140,7 @@ public static class NodeHost
                     sp.GetRequiredService<IWorkflowRegistry>(),
                     options.Workflows,
                     $"{options.Node.Hostname}:{options.Node.Port}"), services)
+                .AddObservations(options.Pages.SampleInterval, options.Pages.TrailRecords)
                 .WithActors((system, _) =>
                 {
                     // No seed nodes: this node forms its own one-node cluster.
@@ -150,6 +155,7 @@ public static class NodeHost
         configure?.Invoke(builder);
         var app = builder.Build();
         app.MapAdminApi();
+        app.MapPages();
         app.Lifetime.ApplicationStopped.Register(store.Dispose);
         return app;
     }

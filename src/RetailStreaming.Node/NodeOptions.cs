@@ -37,6 +37,9 @@ public sealed class NodeOptions
     /// <summary>Where <c>file:NAME</c> secret references are looked up.</summary>
     public SecretsSection Secrets { get; set; } = new();
 
+    /// <summary>The pages (dashboard, support view, client status) and what they read.</summary>
+    public PagesSection Pages { get; set; } = new();
+
     /// <summary>The secrets file as an absolute path, or null when the node has none.</summary>
     public string? SecretsFile => string.IsNullOrWhiteSpace(Secrets.File) ? null : Path.GetFullPath(Secrets.File);
 

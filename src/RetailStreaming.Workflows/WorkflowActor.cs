@@ -173,6 +173,7 @@ public sealed partial class WorkflowActor : ReceivePersistentActor, IWithTimers
         {
             if (!Current(m.Generation)) return;
             _captured += m.Count;
+            Observation.RecordTrails.Get(Context.System).NoteCaptured(_workflowId, m.Last);
             _inFlight += m.Count;
             _maxInFlight = Math.Max(_maxInFlight, _inFlight);
         });
@@ -184,6 +185,7 @@ public sealed partial class WorkflowActor : ReceivePersistentActor, IWithTimers
             _retries++;
             _lastError = $"delivery retrying (attempt {m.Attempt}, next in {m.Delay.TotalSeconds:0.#}s): {m.Reason}";
             _lastErrorAt = DateTimeOffset.UtcNow;
+            Observation.RecordTrails.Get(Context.System).NoteRetry(_workflowId, _lastErrorAt.Value, m.Reason);
         });
         Command<DeliveryDrained>(m => { if (Current(m.Generation)) OnDrained(); });
         Command<DeliveryEndpointChanged>(m =>

@@ -63,6 +63,10 @@ public sealed class SerializationBindingTests(NodeFixture node)
         ["Reply.ReplayStarted"] = new WorkflowReplies.ReplayStarted("wf-a", "sqlite:0000000000000000030", "sqlite:0000000000000000042", "sqlite:0000000000000000010"),
         ["Reply.ReplayRefused"] = new WorkflowReplies.ReplayRefused("wf-a", "workflow 'wf-a': too far back", "sqlite:0000000000000000010"),
         ["Reply.SnapshotRequested"] = new WorkflowReplies.SnapshotRequested("wf-a", ["products"], ["sqlite-43"]),
+        ["Observations.GetSamples"] = new Observations.GetSamples(At, null),
+        ["Observations.Samples"] = new Observations.Samples("127.0.0.1:4053", TimeSpan.FromSeconds(10), []),
+        ["Observations.FindRecords"] = new Observations.FindRecords("wf-a", "T-1", null, 50),
+        ["Observations.RecordsFound"] = new Observations.RecordsFound("127.0.0.1:4053", [], 0, 10000, null),
     };
 
     private ActorSystem System => node.App.Services.GetRequiredService<ActorSystem>();
@@ -110,6 +114,8 @@ public sealed class SerializationBindingTests(NodeFixture node)
         WorkflowState s => (s.WorkflowId, string.Join("|", s.Definitions), s.Checkpoint, s.DeliveredChanges, s.DeliveredRecords, s.DeadLetters, s.Paused),
         WorkflowReplies.History h => (h.WorkflowId, string.Join("|", h.Versions), h.Paused),
         WorkflowReplies.DefinitionRejected r => (r.WorkflowId, string.Join("|", r.Errors)),
+        Observations.Samples o => (o.Node, o.Interval, string.Join("|", o.Items)),
+        Observations.RecordsFound f => (f.Node, f.Held, f.Capacity, f.OldestAt, f.Entries.Count),
         WorkflowCommands.Redrive r => (r.WorkflowId, string.Join("|", r.EntryIds), r.Force, r.RequestedBy),
         WorkflowReplies.Redriven r => (r.WorkflowId, string.Join("|", r.Results.Select(x => (x with { IdempotencyKeys = [] }, string.Join(",", x.IdempotencyKeys))))),
         WorkflowReplies.SnapshotRequested r => (r.WorkflowId, string.Join("|", r.Tables), string.Join("|", r.SnapshotIds)),

@@ -117,5 +117,17 @@ public static class MessageSamples
             new ShadowDifference("mem:0000000041", "tickets", "{\"id\":41}", "different", "payload.total: live 14.97, candidate 15"),
             new ShadowDifference("mem:0000000042", "tickets", "{\"id\":42}", "failed", "the candidate rejected it: FormatException: bad sku"),
         ]),
+        new Observations.GetSamples(At, ["wf-orders"]),
+        new Observations.Samples("10.0.0.5:4053", TimeSpan.FromSeconds(10),
+        [
+            new WorkflowSample(At, "wf-orders", "acme", "10.0.0.5:4053", "running", 1200, 1180, 2, 5, 1, 1.5, 230.5, 20),
+        ]),
+        new Observations.FindRecords("wf-orders", "T-1001", "tickets", 50),
+        new Observations.RecordsFound("10.0.0.5:4053",
+        [
+            new RecordTrailEntry("tickets", "insert", "{\"ticket_id\":\"T-1001\"}", "mem:0000000042", At, At.AddMilliseconds(40),
+                At.AddMilliseconds(120), "1.2.0", 1, "refused", 2, "HTTP 400 Bad Request: invalid total",
+                [new RecordTrailAttempt(At.AddMilliseconds(100), 400, "invalid total")], ["rs_0123456789abcdef0123456789abcdef"]),
+        ], 1000, 10000, At.AddMinutes(-30)),
     ];
 }

@@ -63,6 +63,7 @@ public static class AdminApi
         api.MapClusterRoutes();
         api.MapTransformRoutes();
         api.MapWorkflowShadowRoutes();
+        api.MapPageRoutes();
     }
 
     /// <summary>Only operator tokens pass (a route, or every route of a group): client tokens are read-only and see nothing but their workflows.</summary>

@@ -25,6 +25,10 @@ public sealed class WorkflowQueries(IWorkflowRegistry registry, IRequiredActor<W
         return views;
     }
 
+    /// <summary>The ids of the workflows a caller may see (of one client when <paramref name="clientId"/> is set).</summary>
+    public async Task<IEnumerable<string>> VisibleIdsAsync(string? clientId, CancellationToken ct) =>
+        (await registry.ListAsync(clientId, ct)).Select(e => e.WorkflowId);
+
     /// <summary>One workflow's status, or null when there is no such workflow (or it is another client's).</summary>
     public async Task<WorkflowView?> GetAsync(string workflowId, string? clientId, CancellationToken ct)
     {

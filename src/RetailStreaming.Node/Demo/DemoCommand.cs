@@ -121,6 +121,8 @@ public static class DemoCommand
 
         output.WriteLine($"admin API:      {adminUrl}  (curl -H 'Authorization: Bearer {token}' {adminUrl}/api/workflows)");
         output.WriteLine($"operator token: {token}");
+        // The token rides in the fragment, which the browser never sends; the page keeps it in the tab.
+        output.WriteLine($"dashboard:      {adminUrl}/ui/#token={token}  (support: /ui/support, client status: /ui/status)");
         output.WriteLine($"endpoint:       {receiver.Url}");
         output.WriteLine($"database:       {databasePath}");
 

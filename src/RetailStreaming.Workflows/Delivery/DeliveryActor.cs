@@ -99,7 +99,7 @@ internal sealed class DeliveryActor : ReceiveActor
 
     private enum Outcome { Accepted, DeadLettered, Parked }
 
-    private sealed record Done(Pending Item, Outcome Outcome);
+    private sealed record Done(Pending Item, Outcome Outcome, RefusedRecord? Refusal = null);
 
     private sealed record Pending(DeliveryRecord Record, TransformedChange Change, BatchState Batch);
 
@@ -113,6 +113,8 @@ internal sealed class DeliveryActor : ReceiveActor
         public int Accepted;
         public int DeadLettered = changes.Count(c => c.DeadLettered);
         public readonly HashSet<SourcePosition> Refused = [];
+        /// <summary>Why its refused and parked records were set aside (for the record trail).</summary>
+        public readonly List<RefusedRecord> Refusals = [];
     }
 
     private sealed class Lane(int index)
@@ -250,7 +252,7 @@ internal sealed class DeliveryActor : ReceiveActor
                 _log.Warning("Endpoint refused record {IdempotencyKey} of change {Position}; {What}: {Reason}",
                     r.Record.IdempotencyKey, r.Record.Position, _park ? "parked its key" : "dead-lettered", r.Reason);
                 await StoreAsync(item, r.Reason, r.Attempts);
-                done.Add(new Done(item, Outcome.DeadLettered));
+                done.Add(new Done(item, Outcome.DeadLettered, r));
                 if (_park) newlyParked.Add(KeyOf(r.Record));
             }
             foreach (var h in result.Held)
@@ -258,7 +260,7 @@ internal sealed class DeliveryActor : ReceiveActor
                 refused.Add(h);
                 var item = byRecord[h];
                 await StoreAsync(item, ParkedReason(h), null);
-                done.Add(new Done(item, Outcome.Parked));
+                done.Add(new Done(item, Outcome.Parked, new RefusedRecord(h, ParkedReason(h))));
             }
             foreach (var p in send)
                 if (!refused.Contains(p.Record)) done.Add(new Done(p, Outcome.Accepted));
@@ -266,7 +268,7 @@ internal sealed class DeliveryActor : ReceiveActor
         foreach (var p in park)
         {
             await StoreAsync(p, ParkedReason(p.Record), null);
-            done.Add(new Done(p, Outcome.Parked));
+            done.Add(new Done(p, Outcome.Parked, new RefusedRecord(p.Record, ParkedReason(p.Record))));
         }
         return new LaneDone(lane, done, newlyParked, requests, Stopwatch.GetElapsedTime(started));
     }
@@ -297,6 +299,7 @@ internal sealed class DeliveryActor : ReceiveActor
                 batch.DeadLettered++;
                 // The change of a refused or parked record supersedes nothing: it opens its row.
                 batch.Refused.Add(d.Item.Record.Position);
+                if (d.Refusal is { } refusal) batch.Refusals.Add(refusal);
             }
         }
         if (_park)
@@ -314,6 +317,7 @@ internal sealed class DeliveryActor : ReceiveActor
         {
             // Before the acknowledgement: a redrive must see a row superseded once its later change is delivered.
             await _superseding.AfterBatchAsync(batch.Changes, batch.Refused, _stopping.Token);
+            Observation.RecordTrails.Get(Context.System).Delivered(_workflowId, batch.Changes, new DeliveryResult(batch.Refusals, 0));
             _batches.RemoveFirst();
             Release(batch.Lease);
             var last = batch.Changes[^1].Change;

@@ -65,6 +65,10 @@ public sealed class RetailStreamingSerializer : SerializerWithStringManifest
         [typeof(ShadowCommands.Stop)] = "wf.cmd.shadow-stop.v1",
         [typeof(ShadowCommands.GetReport)] = "wf.cmd.shadow-report.v1",
         [typeof(ShadowReport)] = "wf.reply.shadow-report.v1",
+        [typeof(Observations.GetSamples)] = "obs.get-samples.v1",
+        [typeof(Observations.Samples)] = "obs.samples.v1",
+        [typeof(Observations.FindRecords)] = "obs.find-records.v1",
+        [typeof(Observations.RecordsFound)] = "obs.records-found.v1",
     }.ToFrozenDictionary();
 
     private static readonly FrozenDictionary<string, Type> TypeByManifest =
