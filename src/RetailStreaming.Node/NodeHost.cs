@@ -44,6 +44,10 @@ public static class NodeHost
             .Build();
         var options = new NodeOptions();
         configuration.GetSection("RetailStreaming").Bind(options);
+        // A list from the environment replaces the file's whole list (indexed variables,
+        // RetailStreaming__Node__SeedNodes__0, would only replace entries one by one).
+        if (Environment.GetEnvironmentVariable("RS_SEED_NODES") is { } seeds)
+            options.Node.SeedNodes = [.. seeds.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)];
         return options;
     }
 
@@ -68,6 +72,7 @@ public static class NodeHost
     public static async Task<WebApplication> BuildAsync(NodeOptions options, Action<WebApplicationBuilder>? configure = null)
     {
         options.DeadLetters.Validate();
+        options.Cluster.Validate();
         Directory.CreateDirectory(options.DataDirectory);
         // Both resolved first: a missing connection string or secret stops the node before anything starts.
         var journalConnectionString = options.JournalConnectionString;
@@ -97,6 +102,7 @@ public static class NodeHost
         builder.Services.AddSerilog();
         builder.WebHost.UseUrls(options.Admin.Url);
         builder.Services.AddSingleton(options);
+        builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = NodeCluster.ShutdownTimeout(options));
         builder.Services.AddSingleton<PlatformStore>(store);
         builder.Services.AddSingleton<IDeadLetterStore>(store.DeadLetters);
         builder.Services.AddSingleton<IWorkflowRegistry>(store.Workflows);
@@ -113,6 +119,7 @@ public static class NodeHost
         builder.Services.AddAkka(ActorSystemName, (akka, services) =>
         {
             akka.AddHocon(PersistenceHocon(options, journalConnectionString), HoconAddMode.Prepend)
+                .AddHocon(NodeCluster.Hocon(options), HoconAddMode.Prepend)
                 .AddHocon(Akka.Persistence.Sql.SqlPersistence.DefaultConfiguration, HoconAddMode.Append)
                 .ConfigureLoggers(loggers =>
                 {
@@ -123,7 +130,8 @@ public static class NodeHost
                 {
                     HostName = options.Node.Hostname,
                     Port = options.Node.Port,
-                    PublicHostName = options.Node.Hostname == "0.0.0.0" ? System.Net.Dns.GetHostName() : options.Node.Hostname,
+                    PublicHostName = !string.IsNullOrWhiteSpace(options.Node.PublicHostname) ? options.Node.PublicHostname
+                        : options.Node.Hostname == "0.0.0.0" ? System.Net.Dns.GetHostName() : options.Node.Hostname,
                 })
                 .WithClustering(new ClusterOptions
                 {
