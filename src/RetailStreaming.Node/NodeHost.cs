@@ -130,8 +130,7 @@ public static class NodeHost
                 {
                     HostName = options.Node.Hostname,
                     Port = options.Node.Port,
-                    PublicHostName = !string.IsNullOrWhiteSpace(options.Node.PublicHostname) ? options.Node.PublicHostname
-                        : options.Node.Hostname == "0.0.0.0" ? System.Net.Dns.GetHostName() : options.Node.Hostname,
+                    PublicHostName = options.Node.AdvertisedHostname,
                 })
                 .WithClustering(new ClusterOptions
                 {
@@ -143,7 +142,7 @@ public static class NodeHost
                     sp.GetRequiredService<IDeadLetterStore>(),
                     sp.GetRequiredService<IWorkflowRegistry>(),
                     options.Workflows,
-                    $"{options.Node.Hostname}:{options.Node.Port}"), services)
+                    $"{options.Node.AdvertisedHostname}:{options.Node.Port}"), services)
                 .WithActors((system, _) =>
                 {
                     // No seed nodes: this node forms its own one-node cluster.

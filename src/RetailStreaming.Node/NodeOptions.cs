@@ -105,6 +105,11 @@ public sealed class NodeSection
     /// </summary>
     public string PublicHostname { get; set; } = "";
 
+    /// <summary>The host name in this node's address: <see cref="PublicHostname"/>, else <see cref="Hostname"/> (the machine's name for 0.0.0.0).</summary>
+    public string AdvertisedHostname =>
+        !string.IsNullOrWhiteSpace(PublicHostname) ? PublicHostname.Trim()
+        : Hostname == "0.0.0.0" ? System.Net.Dns.GetHostName() : Hostname;
+
     /// <summary>The Akka.Remote port; 0 picks a free one (only for a single node).</summary>
     public int Port { get; set; } = 4053;
 

@@ -81,9 +81,10 @@ public sealed class ClusterTests(PostgresServerFixture pg, ITestOutputHelper out
             var killed = cluster.Nodes[0];
             var onKilled = placement.Where(p => p.Value == cluster.StatusNode(0)).Select(p => p.Key).ToList();
             Assert.NotEmpty(onKilled);
-            var highestBeforeKill = receivers.Select(r => r.Records.Select(x => x.Position).DefaultIfEmpty("").Max(StringComparer.Ordinal)!).ToArray();
             killed.Kill();
             var killedAt = Stopwatch.StartNew();
+            // Taken once the process is gone: what it had sent is in, so a later position comes from another node.
+            var highestBeforeKill = receivers.Select(r => r.Records.Select(x => x.Position).DefaultIfEmpty("").Max(StringComparer.Ordinal)!).ToArray();
             Log($"SIGKILL node1 (coordinator) holding {onKilled.Count} workflows; {writer.Total} changes written");
             var back = new Dictionary<int, TimeSpan>();
             await Eventually.UntilAsync($"the {onKilled.Count} workflows of the killed node deliver again within {FailoverLimit.TotalSeconds:0}s", FailoverLimit, () =>
