@@ -7,6 +7,8 @@ var benchmarks = new Dictionary<string, Func<string[], Task<int>>>
     ["demo"] = DemoBenchmark.RunAsync,
     ["postgres"] = PostgresBenchmark.RunAsync,
     ["delivery"] = DeliveryBenchmark.RunAsync,
+    ["failover"] = FailoverBenchmark.RunAsync,
+    ["scale"] = ScaleBenchmark.RunAsync,
 };
 
 var name = args.FirstOrDefault();
@@ -16,6 +18,8 @@ if (name is null || !benchmarks.TryGetValue(name, out var run))
     Console.Error.WriteLine("  demo [--for 30s] [--rates 250,1000,4000]   the demo pipeline: SQLite capture -> sample transform -> signed webhook");
     Console.Error.WriteLine("  delivery [--batches 3000] [--records 100] [--payload 200] [--rounds 3] [--gzip] [--parallelism 1]   the delivery stage vs a bare HttpClient loop");
     Console.Error.WriteLine("  postgres [--rows 200000] [--latency-for 15s] [--rate 2000] [--parallelism 4]   PostgreSQL capture: platform vs bare decode vs bare pipeline, and latency");
+    Console.Error.WriteLine("  failover [--workflows 30] [--rounds 2]   3 node processes on PostgreSQL: kill -9 of the coordinator's node to its workflows delivering again");
+    Console.Error.WriteLine("  scale [--workflows 100,500,1000] [--changes 100]   workflows on one node: memory per idle workflow, throughput with all active");
     return 2;
 }
 return await run(args[1..]);

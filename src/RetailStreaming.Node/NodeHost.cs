@@ -47,6 +47,10 @@ public static class NodeHost
         var options = new NodeOptions();
         configuration.GetSection("RetailStreaming").Bind(options);
         if (string.IsNullOrWhiteSpace(options.Pages.Stage)) options.Pages.Stage = env;
+        // A list from the environment replaces the file's whole list (indexed variables,
+        // RetailStreaming__Node__SeedNodes__0, would only replace entries one by one).
+        if (Environment.GetEnvironmentVariable("RS_SEED_NODES") is { } seeds)
+            options.Node.SeedNodes = [.. seeds.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)];
         return options;
     }
 
@@ -72,6 +76,7 @@ public static class NodeHost
     {
         options.DeadLetters.Validate();
         options.Pages.Validate();
+        options.Cluster.Validate();
         Directory.CreateDirectory(options.DataDirectory);
         // Both resolved first: a missing connection string or secret stops the node before anything starts.
         var journalConnectionString = options.JournalConnectionString;
@@ -101,6 +106,7 @@ public static class NodeHost
         builder.Services.AddSerilog();
         builder.WebHost.UseUrls(options.Admin.Url);
         builder.Services.AddSingleton(options);
+        builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = NodeCluster.ShutdownTimeout(options));
         builder.Services.AddSingleton<PlatformStore>(store);
         builder.Services.AddSingleton<IDeadLetterStore>(store.DeadLetters);
         builder.Services.AddSingleton<IWorkflowRegistry>(store.Workflows);
@@ -117,6 +123,7 @@ public static class NodeHost
         builder.Services.AddAkka(ActorSystemName, (akka, services) =>
         {
             akka.AddHocon(PersistenceHocon(options, journalConnectionString), HoconAddMode.Prepend)
+                .AddHocon(NodeCluster.Hocon(options), HoconAddMode.Prepend)
                 .AddHocon(Akka.Persistence.Sql.SqlPersistence.DefaultConfiguration, HoconAddMode.Append)
                 .ConfigureLoggers(loggers =>
                 {
@@ -127,7 +134,7 @@ public static class NodeHost
                 {
                     HostName = options.Node.Hostname,
                     Port = options.Node.Port,
-                    PublicHostName = options.Node.Hostname == "0.0.0.0" ? System.Net.Dns.GetHostName() : options.Node.Hostname,
+                    PublicHostName = options.Node.AdvertisedHostname,
                 })
                 .WithClustering(new ClusterOptions
                 {
@@ -139,7 +146,7 @@ public static class NodeHost
                     sp.GetRequiredService<IDeadLetterStore>(),
                     sp.GetRequiredService<IWorkflowRegistry>(),
                     options.Workflows,
-                    $"{options.Node.Hostname}:{options.Node.Port}"), services)
+                    $"{options.Node.AdvertisedHostname}:{options.Node.Port}"), services)
                 .AddObservations(options.Pages.SampleInterval, options.Pages.TrailRecords)
                 .WithActors((system, _) =>
                 {

@@ -13,6 +13,9 @@ public sealed class NodeOptions
     /// <summary>The node itself.</summary>
     public NodeSection Node { get; set; } = new();
 
+    /// <summary>Cluster membership and shard placement (split brain resolver, rebalance).</summary>
+    public ClusterSection Cluster { get; set; } = new();
+
     /// <summary>The admin HTTP API.</summary>
     public AdminSection Admin { get; set; } = new();
 
@@ -98,10 +101,25 @@ public sealed class NodeSection
     /// <summary>The address other nodes reach this one at.</summary>
     public string Hostname { get; set; } = "127.0.0.1";
 
+    /// <summary>
+    /// The host name other nodes reach this one at, when it differs from <see cref="Hostname"/> (a
+    /// node listening on 0.0.0.0 in a container: its DNS name, which seed node addresses must match
+    /// exactly). Empty: <see cref="Hostname"/>, or the machine's name for 0.0.0.0.
+    /// </summary>
+    public string PublicHostname { get; set; } = "";
+
+    /// <summary>The host name in this node's address: <see cref="PublicHostname"/>, else <see cref="Hostname"/> (the machine's name for 0.0.0.0).</summary>
+    public string AdvertisedHostname =>
+        !string.IsNullOrWhiteSpace(PublicHostname) ? PublicHostname.Trim()
+        : Hostname == "0.0.0.0" ? System.Net.Dns.GetHostName() : Hostname;
+
     /// <summary>The Akka.Remote port; 0 picks a free one (only for a single node).</summary>
     public int Port { get; set; } = 4053;
 
-    /// <summary>Seed nodes (<c>akka.tcp://retailstreaming@host:port</c>); none: the node forms a cluster of its own.</summary>
+    /// <summary>
+    /// Seed nodes (<c>akka.tcp://retailstreaming@host:port</c>); none: the node forms a cluster of its own.
+    /// The environment variable RS_SEED_NODES (comma-separated) replaces the whole list.
+    /// </summary>
     public List<string> SeedNodes { get; set; } = [];
 
     /// <summary>Cluster roles of this node.</summary>

@@ -15,6 +15,7 @@ public sealed class ReadOptionsTests : IDisposable
             "cluster-config/local.json is not in the test output; the csproj copies it.");
         // A developer's shell may name an environment; these tests set what they need.
         Set("RS_ENVIRONMENT", null);
+        Set("RS_SEED_NODES", null);
     }
 
     [Fact]
@@ -51,6 +52,20 @@ public sealed class ReadOptionsTests : IDisposable
         Assert.True(options.Logging.Json);
         // What no variable names keeps the file's value.
         Assert.Equal(1000, options.Workflows.CheckpointEveryChanges);
+    }
+
+    [Fact]
+    public void RS_SEED_NODES_replaces_the_whole_seed_list_of_the_file()
+    {
+        // staging.json lists three seeds; an indexed variable would only replace the first.
+        Set("RS_ENVIRONMENT", "staging");
+        Set("RS_SEED_NODES", " akka.tcp://retailstreaming@a:4053, akka.tcp://retailstreaming@b:4053 ,");
+
+        var options = NodeHost.ReadOptions([], out _);
+
+        Assert.Equal(["akka.tcp://retailstreaming@a:4053", "akka.tcp://retailstreaming@b:4053"], options.Node.SeedNodes);
+        Assert.Equal("keep-majority", options.Cluster.SplitBrainResolver);
+        Assert.Equal(TimeSpan.FromSeconds(7), options.Cluster.StableAfter);
     }
 
     [Fact]
