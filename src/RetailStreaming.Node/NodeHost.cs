@@ -6,6 +6,7 @@ using System.Data.Common;
 using Microsoft.Data.Sqlite;
 using Npgsql;
 using RetailStreaming.Node.Admin;
+using RetailStreaming.Node.Health;
 using RetailStreaming.Store;
 using RetailStreaming.Store.Postgres;
 using RetailStreaming.Store.Sqlite;
@@ -68,6 +69,8 @@ public static class NodeHost
     public static async Task<WebApplication> BuildAsync(NodeOptions options, Action<WebApplicationBuilder>? configure = null)
     {
         options.DeadLetters.Validate();
+        options.Alerts.Validate();
+        options.Sla.Validate();
         Directory.CreateDirectory(options.DataDirectory);
         // Both resolved first: a missing connection string or secret stops the node before anything starts.
         var journalConnectionString = options.JournalConnectionString;
@@ -109,6 +112,7 @@ public static class NodeHost
         builder.Services.AddSingleton(new AdminAudit());
         builder.Services.AddSingleton(sp => new DeadLetterRetention(sp.GetRequiredService<IDeadLetterStore>(), options));
         builder.Services.AddHostedService(sp => sp.GetRequiredService<DeadLetterRetention>());
+        builder.Services.AddNodeHealth(options, journalConnectionString);
 
         builder.Services.AddAkka(ActorSystemName, (akka, services) =>
         {

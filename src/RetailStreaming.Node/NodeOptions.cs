@@ -37,6 +37,12 @@ public sealed class NodeOptions
     /// <summary>Where <c>file:NAME</c> secret references are looked up.</summary>
     public SecretsSection Secrets { get; set; } = new();
 
+    /// <summary>Alert rules and where notifications go.</summary>
+    public Health.AlertsSection Alerts { get; set; } = new();
+
+    /// <summary>SLA targets and windows.</summary>
+    public Health.SlaSection Sla { get; set; } = new();
+
     /// <summary>The secrets file as an absolute path, or null when the node has none.</summary>
     public string? SecretsFile => string.IsNullOrWhiteSpace(Secrets.File) ? null : Path.GetFullPath(Secrets.File);
 
