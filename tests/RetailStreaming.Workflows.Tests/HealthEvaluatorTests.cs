@@ -91,3 +91,23 @@ public sealed class HealthEvaluatorTests
             WorkflowHealthEvaluator.Evaluate(Status(pending: 10, lagSeconds: 60, lastDelivery: T0), T0, Thresholds, T0, null).State);
     }
 }
+
+/// <summary>The health and the retained bytes cross nodes with the status (the admin API asks any node).</summary>
+public sealed class HealthSerializationTests(Xunit.Abstractions.ITestOutputHelper output)
+    : Akka.TestKit.Xunit2.TestKit(Akka.Configuration.ConfigurationFactory.ParseString(Serialization.RetailStreamingSerializer.Hocon), "health-serializer", output)
+{
+    [Fact]
+    public void A_status_keeps_its_health_and_retained_bytes_through_the_serializer()
+    {
+        var status = MessageSamples.Status with
+        {
+            Health = new WorkflowHealth(WorkflowHealthState.Stalled, "no delivery for 5m", MessageSamples.Status.LastDeliveryAt!.Value),
+            SourcePendingBytes = 123_456_789,
+        };
+        var serializer = Sys.Serialization.FindSerializerFor(status);
+        var copy = Assert.IsType<WorkflowStatus>(Sys.Serialization.Deserialize(serializer.ToBinary(status), serializer.Identifier,
+            Akka.Serialization.Serialization.ManifestFor(serializer, status)));
+        Assert.Equal(status.Health, copy.Health);
+        Assert.Equal(123_456_789, copy.SourcePendingBytes);
+    }
+}
