@@ -45,7 +45,7 @@ public sealed class HealthRoutesTests(NodeFixture node)
         const string id = "health-json";
         using var http = node.Operator();
         using (var apply = await http.PostAsync($"/api/workflows?file={id}.yaml",
-                   new StringContent(node.Definition(id, "acme"), Encoding.UTF8, "application/yaml")))
+                   new StringContent(node.Definition(id, "vitals"), Encoding.UTF8, "application/yaml")))
             Assert.Equal(HttpStatusCode.OK, apply.StatusCode);
 
         var health = await TestNode.EventuallyAsync(async () =>
@@ -74,6 +74,7 @@ public sealed class HealthRoutesTests(NodeFixture node)
         }
         using (var bad = await http.GetAsync("/api/sla?from=yesterday"))
             Assert.Equal(HttpStatusCode.BadRequest, bad.StatusCode);
+        // A client token reads its own client's alerts only (other tests own the acme workflows).
         using (var alerts = await node.Acme().GetAsync("/api/alerts"))
             Assert.Equal(HttpStatusCode.OK, alerts.StatusCode);
     }
