@@ -42,6 +42,8 @@ public static class Rsctl
                                             pack, load as a node does, compare with the expected files
           transform publish <file.nupkg>    into the cluster's package store (a version is immutable)
           transform list [<package-id>]     published versions
+          sla report [--client ID] [--from TIME] [--to TIME]
+                                            per workflow uptime, paused time, p50/p99 latency, volume/day vs target
           context add <name> --node URL [--token TOKEN]
           context use <name> | list | remove <name>
 
@@ -83,6 +85,7 @@ public static class Rsctl
                 "token" or "tokens" => await TokenCommands.RunAsync(session),
                 "context" => ContextCommands.Run(session),
                 "transform" or "transforms" => await TransformCommands.RunAsync(session),
+                "sla" => await SlaCommands.RunAsync(session),
                 var other => throw CliException.Usage($"unknown command group '{other}'; run rsctl help"),
             };
         }

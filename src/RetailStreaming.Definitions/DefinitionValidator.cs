@@ -8,7 +8,8 @@ namespace RetailStreaming.Definitions;
 /// </summary>
 internal sealed partial class DefinitionValidator(string file)
 {
-    private static readonly string[] RootKeys = ["id", "client", "source", "transform", "delivery"];
+    private static readonly string[] RootKeys = ["id", "client", "source", "transform", "delivery", "health"];
+    private static readonly string[] HealthKeys = ["lagThreshold", "stallAfter"];
     private static readonly string[] SourceKeys = ["kind", "connection", "connectionRef", "tables", "batchSize", "pollInterval", "heartbeatInterval", "retention"];
     private static readonly string[] TransformKeys = ["package", "version", "type", "timeBudget", "settings", "autoRollback"];
     private static readonly string[] DeliveryKeys = ["kind", "url", "secretRef", "secretRefs", "timeout", "batching", "retry", "compression", "circuitBreaker", "parallelism", "onRefused", .. TargetKeys];
@@ -57,10 +58,26 @@ internal sealed partial class DefinitionValidator(string file)
         var source = Section(fields, "source", required: true, SourceKeys, NoneForbidden) is { } s ? Source(s) : null;
         var transform = Section(fields, "transform", required: true, TransformKeys, NoneForbidden) is { } t ? Transform(t) : null;
         var delivery = Section(fields, "delivery", required: true, DeliveryKeys, DeliveryForbidden) is { } d ? Delivery(d) : null;
+        var health = Section(fields, "health", required: false, HealthKeys, NoneForbidden) is { } h ? Health(h) : null;
 
         if (errors.Count > 0 || id is null || client is null || source is null || transform is null || delivery is null)
             return null;
-        return new WorkflowDefinition(id, client, source, transform, delivery, text);
+        return new WorkflowDefinition(id, client, source, transform, delivery, text) { Health = health };
+    }
+
+    private HealthDefinition Health(Fields f) => new(
+        BoundedDuration(f, "lagThreshold", TimeSpan.FromSeconds(1), TimeSpan.FromDays(7)),
+        BoundedDuration(f, "stallAfter", TimeSpan.FromSeconds(10), TimeSpan.FromDays(7)));
+
+    private TimeSpan? BoundedDuration(Fields f, string name, TimeSpan min, TimeSpan max)
+    {
+        var value = Duration(f, name);
+        if (value is { } v && (v < min || v > max))
+        {
+            Error(f.Value(name)!, f.PathOf(name), $"must be from {Format(min)} to {Format(max)}; found {Format(v)}");
+            return null;
+        }
+        return value;
     }
 
     private SourceDefinition? Source(Fields f)

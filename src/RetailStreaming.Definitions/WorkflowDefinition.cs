@@ -16,7 +16,16 @@ public sealed record WorkflowDefinition(
     SourceDefinition Source,
     TransformDefinition Transform,
     DeliveryDefinition Delivery,
-    string Text);
+    string Text)
+{
+    /// <summary>The workflow's own health thresholds (<c>health:</c>); null: the node's defaults.</summary>
+    public HealthDefinition? Health { get; init; }
+}
+
+/// <summary>When the workflow counts as lagging or stalled; a field left out takes the node's default.</summary>
+/// <param name="LagThreshold">Lagging when the oldest change not yet read is older than this (1 s to 7 days).</param>
+/// <param name="StallAfter">Stalled when nothing was delivered for this long while changes are pending (10 s to 7 days).</param>
+public sealed record HealthDefinition(TimeSpan? LagThreshold, TimeSpan? StallAfter);
 
 /// <summary>The capture part of a definition.</summary>
 /// <param name="Kind">The source kind: <c>sqlite</c> (change-table capture) or <c>postgres</c> (logical replication).</param>

@@ -7,6 +7,7 @@ using Microsoft.Data.Sqlite;
 using Npgsql;
 using RetailStreaming.Node.Admin;
 using RetailStreaming.Node.Pages;
+using RetailStreaming.Node.Health;
 using RetailStreaming.Store;
 using RetailStreaming.Store.Postgres;
 using RetailStreaming.Store.Sqlite;
@@ -77,6 +78,8 @@ public static class NodeHost
         options.DeadLetters.Validate();
         options.Pages.Validate();
         options.Cluster.Validate();
+        options.Alerts.Validate();
+        options.Sla.Validate();
         Directory.CreateDirectory(options.DataDirectory);
         // Both resolved first: a missing connection string or secret stops the node before anything starts.
         var journalConnectionString = options.JournalConnectionString;
@@ -119,6 +122,7 @@ public static class NodeHost
         builder.Services.AddSingleton(new AdminAudit());
         builder.Services.AddSingleton(sp => new DeadLetterRetention(sp.GetRequiredService<IDeadLetterStore>(), options));
         builder.Services.AddHostedService(sp => sp.GetRequiredService<DeadLetterRetention>());
+        builder.Services.AddNodeHealth(options, journalConnectionString);
 
         builder.Services.AddAkka(ActorSystemName, (akka, services) =>
         {

@@ -43,6 +43,12 @@ public sealed class NodeOptions
     /// <summary>The pages (dashboard, support view, client status) and what they read.</summary>
     public PagesSection Pages { get; set; } = new();
 
+    /// <summary>Alert rules and where notifications go.</summary>
+    public Health.AlertsSection Alerts { get; set; } = new();
+
+    /// <summary>SLA targets and windows.</summary>
+    public Health.SlaSection Sla { get; set; } = new();
+
     /// <summary>The secrets file as an absolute path, or null when the node has none.</summary>
     public string? SecretsFile => string.IsNullOrWhiteSpace(Secrets.File) ? null : Path.GetFullPath(Secrets.File);
 

@@ -17,7 +17,15 @@ public abstract class PlatformStore : IDisposable
         Workflows = new WorkflowRegistry(database);
         Tokens = new TokenStore(database);
         TransformPackages = new TransformPackageRegistry(database);
+        Alerts = new AlertStore(database);
+        Sla = new SlaStore(database);
     }
+
+    /// <summary>Alert firings and their resolution.</summary>
+    public AlertStore Alerts { get; }
+
+    /// <summary>Per-workflow SLA history: time up, down and paused, volume, latency.</summary>
+    public SlaStore Sla { get; }
 
     /// <summary>Transform packages published to the cluster.</summary>
     public TransformPackageRegistry TransformPackages { get; }

@@ -177,7 +177,7 @@ public sealed partial class WorkflowActor : ReceivePersistentActor, IWithTimers
             _inFlight += m.Count;
             _maxInFlight = Math.Max(_maxInFlight, _inFlight);
         });
-        Command<SourceLagReport>(m => { if (Current(m.Generation)) _lag = m; });
+        Command<SourceLagReport>(m => { if (Current(m.Generation)) { _lag = m; NotePending(); } });
         Command<BatchDone>(HandleBatchDone);
         Command<DeliveryRetrying>(m =>
         {
@@ -889,7 +889,7 @@ public sealed partial class WorkflowActor : ReceivePersistentActor, IWithTimers
         _lastErrorAt = DateTimeOffset.UtcNow;
     }
 
-    private WorkflowStatus Status() => new(
+    private WorkflowStatus Status() => WithHealth(new(
         _workflowId,
         _state.Current?.ClientId,
         _state.Current?.Version ?? 0,
@@ -916,7 +916,7 @@ public sealed partial class WorkflowActor : ReceivePersistentActor, IWithTimers
         _nodeName,
         _endpoint,
         _state.ReplayUntil,
-        _state.DeletedAt);
+        _state.DeletedAt) { SourcePendingBytes = _lag?.PendingBytes });
 
     private sealed class DeliveryObserver(IActorRef workflow, int generation) : IDeliveryObserver
     {

@@ -38,4 +38,10 @@ public sealed record WorkflowSettings
     /// meanwhile); past it the letter records a failed attempt and the redrive stops.
     /// </summary>
     public TimeSpan RedriveTimeout { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Node-wide default: a workflow whose oldest pending change is older than this is lagging (a definition's <c>health.lagThreshold</c> overrides it).</summary>
+    public TimeSpan HealthLagThreshold { get; init; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>Node-wide default: a workflow with changes pending and no delivery for this long is stalled (<c>health.stallAfter</c> overrides it).</summary>
+    public TimeSpan HealthStallAfter { get; init; } = TimeSpan.FromMinutes(5);
 }

@@ -46,7 +46,13 @@ public sealed class GoldenOutputTests(GoldenNode node) : IClassFixture<GoldenNod
         var show = await Json("workflow", "show", Id);
         AssertShape(show, JsonValueKind.Object, "workflowId", "clientId", "status");
         AssertShape(show.GetProperty("status"), JsonValueKind.Object, "state", "definitionVersion", "transformVersion", "checkpoint",
-            "deliveredChanges", "deadLetters", "restarts", "sourcePendingChanges", "lastError", "node");
+            "deliveredChanges", "deadLetters", "restarts", "sourcePendingChanges", "lastError", "node", "health");
+        AssertShape(show.GetProperty("status").GetProperty("health"), JsonValueKind.Object, "state", "reason", "since");
+
+        // sla report: a period with no history (the node's history depends on its timing), and a bad verb
+        await Expect("sla-report-empty", 0, "sla", "report", "--from", "2020-01-01", "--to", "2020-01-02");
+        AssertShape(await Json("sla", "report", "--from", "2020-01-01", "--to", "2020-01-02"), JsonValueKind.Object, "from", "to", "workflows");
+        await ExpectError("sla-usage", 2, "sla", "show");
 
         // a second version, the diff of a third against it, the history
         var v2 = node.WriteDefinitionVariant(Id, "golden", "v2", maxWait: "60ms");

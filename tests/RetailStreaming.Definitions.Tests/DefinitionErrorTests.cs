@@ -246,7 +246,7 @@ public class DefinitionErrorTests
         var error = SingleError(Valid + "colour: blue\n");
 
         Assert.Equal(("colour", 15, 1), (error.Field, error.Line, error.Column));
-        Assert.Equal("unknown field; expected one of: id, client, source, transform, delivery", error.Message);
+        Assert.Equal("unknown field; expected one of: id, client, source, transform, delivery, health", error.Message);
     }
 
     [Fact]

@@ -37,16 +37,16 @@ internal static partial class WorkflowCommands
             Json.Write(s.Out, workflows);
             return ExitCodes.Ok;
         }
-        var table = new Table("WORKFLOW", "CLIENT", "STATE", "VERSION", "TRANSFORM", "CHECKPOINT", "DELIVERED", "DEAD LETTERS", "LAG", "NODE");
+        var table = new Table("WORKFLOW", "CLIENT", "STATE", "HEALTH", "VERSION", "TRANSFORM", "CHECKPOINT", "DELIVERED", "DEAD LETTERS", "LAG", "NODE");
         foreach (var w in workflows.Items())
         {
             var st = w.Get("status");
             if (st.ValueKind != System.Text.Json.JsonValueKind.Object)
             {
-                table.Add(w.Text("workflowId"), w.Text("clientId"), "unknown", "", "", "", "", "", "", Json.Cell(w.Text("problem"), 40));
+                table.Add(w.Text("workflowId"), w.Text("clientId"), "unknown", "unknown", "", "", "", "", "", "", Json.Cell(w.Text("problem"), 40));
                 continue;
             }
-            table.Add(w.Text("workflowId"), w.Text("clientId"), st.Text("state"), "v" + st.Text("definitionVersion"),
+            table.Add(w.Text("workflowId"), w.Text("clientId"), st.Text("state"), st.Get("health").Text("state") ?? "-", "v" + st.Text("definitionVersion"),
                 st.Text("transformVersion"), st.Text("checkpoint"), st.Text("deliveredChanges"), st.Text("deadLetters"),
                 st.Text("sourcePendingChanges") ?? "-", st.Text("node"));
         }
@@ -77,6 +77,7 @@ internal static partial class WorkflowCommands
         }
         details
             .Add("State", st.Text("state"))
+            .Add("Health", HealthLine(st.Get("health")))
             .Add("Definition", "v" + st.Text("definitionVersion"))
             .Add("Transform", $"{st.Text("transformPackage")} {st.Text("transformVersion")}".Trim())
             .Add("Checkpoint", st.Text("checkpoint"))
@@ -100,6 +101,10 @@ internal static partial class WorkflowCommands
             .Write(s.Out);
         return ExitCodes.Ok;
     }
+
+    /// <summary>The workflow's health, e.g. "stalled since 2026-11-26 07:00:00Z: no delivery for 5m while 120 change(s) are pending".</summary>
+    private static string? HealthLine(System.Text.Json.JsonElement h) =>
+        h.ValueKind != System.Text.Json.JsonValueKind.Object ? null : $"{h.Text("state")} since {h.Time("since")}: {h.Text("reason")}";
 
     /// <summary>The delivery endpoint's circuit and rate, e.g. "https://x/hooks: circuit open until 2026-11-26 07:00:00Z, 5 failures in a row".</summary>
     private static string? EndpointLine(System.Text.Json.JsonElement e)

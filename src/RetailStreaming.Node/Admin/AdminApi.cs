@@ -18,14 +18,20 @@ public static class AdminApi
     public static void MapAdminApi(this WebApplication app)
     {
         app.MapGet("/health", () => Results.Ok(new { status = "ok" }));
+        // Liveness: the process answers. Workflow health is in each workflow's status, not here:
+        // restarting the process does not cure a stalled workflow.
+        app.MapGet("/health/live", () => Results.Ok(new { status = "live" }));
         // Ready once this node is an Up member of the cluster, i.e. its shard region can host and
-        // reach workflows; until then applying or querying a workflow would wait or time out.
-        app.MapGet("/health/ready", (Akka.Actor.ActorSystem system) =>
+        // reach workflows, and its journal answers; until then applying or querying a workflow
+        // would wait or time out, and no checkpoint could be persisted.
+        app.MapGet("/health/ready", async (Akka.Actor.ActorSystem system, Health.JournalProbe journal, HttpContext http) =>
         {
             var member = Akka.Cluster.Cluster.Get(system).SelfMember;
-            return member.Status == Akka.Cluster.MemberStatus.Up
-                ? Results.Ok(new { status = "ready", member = member.Address.ToString() })
-                : Results.Json(new { status = "not ready", member = member.Address.ToString(), memberStatus = member.Status.ToString() }, statusCode: 503);
+            if (member.Status != Akka.Cluster.MemberStatus.Up)
+                return Results.Json(new { status = "not ready", member = member.Address.ToString(), memberStatus = member.Status.ToString() }, statusCode: 503);
+            return await journal.ProblemAsync(http.RequestAborted) is { } problem
+                ? Results.Json(new { status = "not ready", member = member.Address.ToString(), journal = problem }, statusCode: 503)
+                : Results.Ok(new { status = "ready", member = member.Address.ToString(), journal = "ok" });
         });
 
         var api = app.MapGroup("/api")
@@ -64,6 +70,7 @@ public static class AdminApi
         api.MapTransformRoutes();
         api.MapWorkflowShadowRoutes();
         api.MapPageRoutes();
+        api.MapHealthRoutes();
     }
 
     /// <summary>Only operator tokens pass (a route, or every route of a group): client tokens are read-only and see nothing but their workflows.</summary>

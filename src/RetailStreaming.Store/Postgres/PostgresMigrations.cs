@@ -97,5 +97,44 @@ internal static class PostgresMigrations
                 PRIMARY KEY (package_key, version_key)
             );
             """),
+        new(6, "health_alerts_sla", """
+            -- One row per firing of an alert rule for a workflow; at most one open (unresolved) per
+            -- (workflow, rule), which is what makes a firing notified once across the nodes.
+            CREATE TABLE alerts (
+                id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                workflow_id text COLLATE "C" NOT NULL,
+                client_id   text COLLATE "C" NOT NULL,
+                rule        text COLLATE "C" NOT NULL,
+                value       double precision,
+                threshold   double precision,
+                detail      text NOT NULL,
+                node        text NOT NULL,
+                fired_at    timestamptz NOT NULL,
+                resolved_at timestamptz,
+                resolved_detail text
+            );
+            CREATE UNIQUE INDEX ux_alerts_open ON alerts (workflow_id, rule) WHERE resolved_at IS NULL;
+            CREATE INDEX ix_alerts_fired ON alerts (fired_at);
+            -- SLA history per workflow and minute: time healthy (up), unhealthy (down), paused by an
+            -- operator, and changes delivered; latency as counts per logarithmic bucket per hour.
+            CREATE TABLE sla_minutes (
+                workflow_id text COLLATE "C" NOT NULL,
+                minute      timestamptz NOT NULL,
+                client_id   text COLLATE "C" NOT NULL,
+                up_ms       bigint NOT NULL,
+                down_ms     bigint NOT NULL,
+                paused_ms   bigint NOT NULL,
+                delivered   bigint NOT NULL,
+                PRIMARY KEY (workflow_id, minute)
+            );
+            CREATE INDEX ix_sla_minutes_minute ON sla_minutes (minute);
+            CREATE TABLE sla_latency (
+                workflow_id text COLLATE "C" NOT NULL,
+                hour        timestamptz NOT NULL,
+                bucket      integer NOT NULL,
+                count       bigint NOT NULL,
+                PRIMARY KEY (workflow_id, hour, bucket)
+            );
+            """),
     ];
 }

@@ -92,5 +92,44 @@ internal static class SqliteMigrations
                 PRIMARY KEY (package_key, version_key)
             ) STRICT;
             """),
+        new(6, "health_alerts_sla", """
+            -- One row per firing of an alert rule for a workflow; at most one open (unresolved) per
+            -- (workflow, rule), which is what makes a firing notified once across the nodes.
+            CREATE TABLE alerts (
+                id          INTEGER PRIMARY KEY AUTOINCREMENT,
+                workflow_id TEXT NOT NULL,
+                client_id   TEXT NOT NULL,
+                rule        TEXT NOT NULL,
+                value       REAL,
+                threshold   REAL,
+                detail      TEXT NOT NULL,
+                node        TEXT NOT NULL,
+                fired_at    TEXT NOT NULL,
+                resolved_at TEXT,
+                resolved_detail TEXT
+            ) STRICT;
+            CREATE UNIQUE INDEX ux_alerts_open ON alerts (workflow_id, rule) WHERE resolved_at IS NULL;
+            CREATE INDEX ix_alerts_fired ON alerts (fired_at);
+            -- SLA history per workflow and minute: time healthy (up), unhealthy (down), paused by an
+            -- operator, and changes delivered; latency as counts per logarithmic bucket per hour.
+            CREATE TABLE sla_minutes (
+                workflow_id TEXT NOT NULL,
+                minute      TEXT NOT NULL,
+                client_id   TEXT NOT NULL,
+                up_ms       INTEGER NOT NULL,
+                down_ms     INTEGER NOT NULL,
+                paused_ms   INTEGER NOT NULL,
+                delivered   INTEGER NOT NULL,
+                PRIMARY KEY (workflow_id, minute)
+            ) STRICT;
+            CREATE INDEX ix_sla_minutes_minute ON sla_minutes (minute);
+            CREATE TABLE sla_latency (
+                workflow_id TEXT NOT NULL,
+                hour        TEXT NOT NULL,
+                bucket      INTEGER NOT NULL,
+                count       INTEGER NOT NULL,
+                PRIMARY KEY (workflow_id, hour, bucket)
+            ) STRICT;
+            """),
     ];
 }

@@ -55,7 +55,11 @@ public sealed record WorkflowStatus(
     string? ReplayUntil = null,
     DateTimeOffset? DeletedAt = null,
     WorkflowHealth? Health = null,
-    IReadOnlyList<WorkflowError>? RecentErrors = null) : IWithWorkflowId, IRetailStreamingMessage;
+    IReadOnlyList<WorkflowError>? RecentErrors = null) : IWithWorkflowId, IRetailStreamingMessage
+{
+    /// <summary>Bytes the source retains for this workflow (PostgreSQL: the WAL its replication slot keeps), when known.</summary>
+    public long? SourcePendingBytes { get; init; }
+}
 
 /// <summary>
 /// The delivery endpoint as the workflow's sink sees it: its circuit breaker and adaptive rate
