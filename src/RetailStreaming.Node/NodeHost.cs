@@ -6,11 +6,13 @@ using System.Data.Common;
 using Microsoft.Data.Sqlite;
 using Npgsql;
 using RetailStreaming.Node.Admin;
+using RetailStreaming.Node.Signals;
 using RetailStreaming.Store;
 using RetailStreaming.Store.Postgres;
 using RetailStreaming.Store.Sqlite;
 using RetailStreaming.Workflows;
 using RetailStreaming.Workflows.Hosting;
+using RetailStreaming.Workflows.Observability;
 using Serilog;
 using Serilog.Events;
 using Serilog.Formatting.Compact;
@@ -48,7 +50,9 @@ public static class NodeHost
     }
 
     /// <summary>Configures Serilog from the options.</summary>
-    public static void ConfigureLogging(NodeOptions options)
+    /// <param name="options">The node's options (<c>Logging</c>, <c>Observability:LogFormat</c>).</param>
+    /// <param name="output">Where JSON lines go instead of the console (tests).</param>
+    public static void ConfigureLogging(NodeOptions options, TextWriter? output = null)
     {
         var level = Enum.TryParse<LogEventLevel>(options.Logging.MinimumLevel, true, out var l) ? l : LogEventLevel.Information;
         var config = new LoggerConfiguration()
@@ -56,8 +60,8 @@ public static class NodeHost
             .MinimumLevel.Override("Microsoft", LogEventLevel.Warning)
             .MinimumLevel.Override("System", LogEventLevel.Warning)
             .Enrich.FromLogContext();
-        config = options.Logging.Json
-            ? config.WriteTo.Console(new CompactJsonFormatter())
+        config = options.Observability.JsonLogs(options.Logging.Json)
+            ? (output is null ? config.WriteTo.Console(new CompactJsonFormatter()) : config.WriteTo.Sink(new Signals.TextWriterLogSink(new CompactJsonFormatter(), output)))
             : config.WriteTo.Console(outputTemplate:
                 "[{Timestamp:HH:mm:ss} {Level:u3}]{WorkflowPrefix} {Message:lj}{NewLine}{Exception}")
                 .Enrich.With<WorkflowPrefixEnricher>();
@@ -109,6 +113,7 @@ public static class NodeHost
         builder.Services.AddSingleton(new AdminAudit());
         builder.Services.AddSingleton(sp => new DeadLetterRetention(sp.GetRequiredService<IDeadLetterStore>(), options));
         builder.Services.AddHostedService(sp => sp.GetRequiredService<DeadLetterRetention>());
+        builder.AddNodeSignals(options);
 
         builder.Services.AddAkka(ActorSystemName, (akka, services) =>
         {
@@ -135,7 +140,8 @@ public static class NodeHost
                     sp.GetRequiredService<IDeadLetterStore>(),
                     sp.GetRequiredService<IWorkflowRegistry>(),
                     options.Workflows,
-                    $"{options.Node.Hostname}:{options.Node.Port}"), services)
+                    $"{options.Node.Hostname}:{options.Node.Port}",
+                    sp.GetRequiredService<WorkflowTelemetry>()), services)
                 .WithActors((system, _) =>
                 {
                     // No seed nodes: this node forms its own one-node cluster.
@@ -150,6 +156,7 @@ public static class NodeHost
         configure?.Invoke(builder);
         var app = builder.Build();
         app.MapAdminApi();
+        app.MapNodeSignals(options);
         app.Lifetime.ApplicationStopped.Register(store.Dispose);
         return app;
     }

@@ -37,6 +37,9 @@ public sealed class NodeOptions
     /// <summary>Where <c>file:NAME</c> secret references are looked up.</summary>
     public SecretsSection Secrets { get; set; } = new();
 
+    /// <summary>Metrics, traces and the log format (NodeSignals.cs).</summary>
+    public ObservabilitySection Observability { get; set; } = new();
+
     /// <summary>The secrets file as an absolute path, or null when the node has none.</summary>
     public string? SecretsFile => string.IsNullOrWhiteSpace(Secrets.File) ? null : Path.GetFullPath(Secrets.File);
 

@@ -6,6 +6,7 @@ using RetailStreaming.Store;
 using DeadLetter = RetailStreaming.Store.DeadLetter;
 using RetailStreaming.Transforms;
 using static RetailStreaming.Workflows.StreamProtocol;
+using RetailStreaming.Workflows.Observability;
 
 namespace RetailStreaming.Workflows.Delivery;
 
@@ -27,9 +28,11 @@ internal sealed class DeliveryActor : ReceiveActor
     private readonly CancellationTokenSource _stopping;
     private readonly SupersedeTracker _superseding;
     private readonly SemaphoreSlim _gate;
+    private readonly StreamSignals? _signals;
 
-    public DeliveryActor(IDeliverySink sink, IDeadLetterStore deadLetters, string workflowId, string clientId, int generation, IActorRef workflow, ILoggingAdapter log, CancellationToken generationCancelled)
+    public DeliveryActor(IDeliverySink sink, IDeadLetterStore deadLetters, string workflowId, string clientId, int generation, IActorRef workflow, ILoggingAdapter log, CancellationToken generationCancelled, StreamSignals? signals = null)
     {
+        _signals = signals;
         _sink = sink;
         _deadLetters = deadLetters;
         _workflowId = workflowId;
@@ -54,6 +57,8 @@ internal sealed class DeliveryActor : ReceiveActor
         var ack = Sender;
         // Held until the batch is delivered and its rows superseded: a redrive waits for it.
         using var delivering = await _gate.EnterAsync(_stopping.Token);
+        // The sink's attempts are children of this span (Activity.Current flows into the sink).
+        using var span = _signals?.StartDelivery(batch);
         var records = new List<DeliveryRecord>();
         var changesByRecord = new Dictionary<DeliveryRecord, TransformedChange>(ReferenceEqualityComparer.Instance);
         foreach (var item in batch)
@@ -80,7 +85,7 @@ internal sealed class DeliveryActor : ReceiveActor
             {
                 var change = changesByRecord[refused.Record];
                 refusedPositions.Add(refused.Record.Position);
-                _log.Warning("Endpoint refused record {IdempotencyKey} of change {Position}; dead-lettered: {Reason}",
+                _log.Warning("Endpoint refused record {IdempotencyKey} of change {SourcePosition}; dead-lettered: {Reason}",
                     refused.Record.IdempotencyKey, refused.Record.Position, refused.Reason);
                 await _deadLetters.AddAsync(new DeadLetter(
                     0, _workflowId, _clientId, "delivery", refused.Record.Position.Value, refused.Record.OutputIndex,
@@ -88,11 +93,14 @@ internal sealed class DeliveryActor : ReceiveActor
                     WebhookRecordJson(refused.Record), DateTimeOffset.UtcNow,
                     refused.Attempts?.Select(a => new DeadLetterAttempt(a.At, a.StatusCode, a.Detail)).ToList()), _stopping.Token);
                 deadLettered++;
+                _workflow.Tell(new StageErrorReported(_generation, "delivery", $"refused, dead-lettered: {refused.Reason}", refused.Record.Position.Value));
             }
             accepted -= result.Refused.Count;
             _log.Debug("Delivered {Records} records of {Changes} changes in {Elapsed} ms",
                 records.Count - result.Refused.Count, batch.Count, Stopwatch.GetElapsedTime(started).TotalMilliseconds);
         }
+
+        _signals?.Delivered(batch, refusedPositions, records.Count - accepted);
 
         // Before the acknowledgement: a redrive must see a row superseded once its later change is delivered.
         await _superseding.AfterBatchAsync(batch, refusedPositions, _stopping.Token);
