@@ -72,6 +72,7 @@ public static class NodeHost
     public static async Task<WebApplication> BuildAsync(NodeOptions options, Action<WebApplicationBuilder>? configure = null)
     {
         options.DeadLetters.Validate();
+        options.Observability.Validate();
         Directory.CreateDirectory(options.DataDirectory);
         // Both resolved first: a missing connection string or secret stops the node before anything starts.
         var journalConnectionString = options.JournalConnectionString;

@@ -21,6 +21,15 @@ public sealed class ObservabilitySection
     /// <summary>How often the node samples its shards and entities for the cluster gauges (an ask to its own shard region).</summary>
     public TimeSpan ClusterSampleInterval { get; set; } = TimeSpan.FromSeconds(10);
 
+    /// <summary>Checks every key before the node starts anything; throws naming the first bad one.</summary>
+    public void Validate()
+    {
+        JsonLogs(false);
+        OtlpUri();
+        if (ClusterSampleInterval <= TimeSpan.Zero)
+            throw new InvalidOperationException($"RetailStreaming:Observability:ClusterSampleInterval must be positive (e.g. 00:00:10); got {ClusterSampleInterval}.");
+    }
+
     /// <summary>True when logs are written as JSON; throws naming the key for a format it does not know.</summary>
     public bool JsonLogs(bool loggingJson)
     {
