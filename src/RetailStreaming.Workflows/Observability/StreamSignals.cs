@@ -27,6 +27,8 @@ internal sealed class StreamSignals(WorkflowTelemetry? telemetry, string workflo
     public Activity? StartCapture(IReadOnlyList<ChangeEvent> read, DateTimeOffset startedAt)
     {
         if (!Tracing) return null;
+        // A read starts its own trace: nothing ambient may become its parent.
+        Activity.Current = null;
         var span = WorkflowTelemetry.Traces.StartActivity("capture", ActivityKind.Consumer, parentContext: default,
             startTime: startedAt);
         if (span is null) return null;
