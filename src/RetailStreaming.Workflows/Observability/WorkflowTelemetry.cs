@@ -88,11 +88,15 @@ public sealed class WorkflowTelemetry : IDisposable
         { "client_id", clientId ?? "" },
     };
 
-    /// <summary>The gauge entry of a workflow hosted here (created when missing); the workflow actor updates it.</summary>
-    public WorkflowGaugeEntry Track(string workflowId) =>
-        _workflows.GetOrAdd(workflowId, id => new WorkflowGaugeEntry(id));
+    /// <summary>A new gauge entry for a workflow actor starting here (it replaces a stopped incarnation's); the actor updates it.</summary>
+    public WorkflowGaugeEntry Track(string workflowId)
+    {
+        var entry = new WorkflowGaugeEntry(workflowId);
+        _workflows[workflowId] = entry;
+        return entry;
+    }
 
-    /// <summary>Removes the workflow's gauges when its actor stops here (hand-off, passivation, node stop).</summary>
+    /// <summary>Removes the workflow's gauges when its actor stops here (hand-off, passivation, node stop), unless a newer incarnation replaced them.</summary>
     public void Untrack(WorkflowGaugeEntry entry) =>
         _workflows.TryRemove(new KeyValuePair<string, WorkflowGaugeEntry>(entry.WorkflowId, entry));
 
