@@ -8,12 +8,14 @@ using Npgsql;
 using RetailStreaming.Node.Admin;
 using RetailStreaming.Node.Pages;
 using RetailStreaming.Node.Health;
+using RetailStreaming.Node.Signals;
 using RetailStreaming.Store;
 using RetailStreaming.Store.Postgres;
 using RetailStreaming.Store.Sqlite;
 using RetailStreaming.Workflows;
 using RetailStreaming.Workflows.Hosting;
 using RetailStreaming.Workflows.Observation;
+using RetailStreaming.Workflows.Observability;
 using Serilog;
 using Serilog.Events;
 using Serilog.Formatting.Compact;
@@ -56,7 +58,9 @@ public static class NodeHost
     }
 
     /// <summary>Configures Serilog from the options.</summary>
-    public static void ConfigureLogging(NodeOptions options)
+    /// <param name="options">The node's options (<c>Logging</c>, <c>Observability:LogFormat</c>).</param>
+    /// <param name="output">Where JSON lines go instead of the console (tests).</param>
+    public static void ConfigureLogging(NodeOptions options, TextWriter? output = null)
     {
         var level = Enum.TryParse<LogEventLevel>(options.Logging.MinimumLevel, true, out var l) ? l : LogEventLevel.Information;
         var config = new LoggerConfiguration()
@@ -64,8 +68,8 @@ public static class NodeHost
             .MinimumLevel.Override("Microsoft", LogEventLevel.Warning)
             .MinimumLevel.Override("System", LogEventLevel.Warning)
             .Enrich.FromLogContext();
-        config = options.Logging.Json
-            ? config.WriteTo.Console(new CompactJsonFormatter())
+        config = options.Observability.JsonLogs(options.Logging.Json)
+            ? (output is null ? config.WriteTo.Console(new CompactJsonFormatter()) : config.WriteTo.Sink(new Signals.TextWriterLogSink(new CompactJsonFormatter(), output)))
             : config.WriteTo.Console(outputTemplate:
                 "[{Timestamp:HH:mm:ss} {Level:u3}]{WorkflowPrefix} {Message:lj}{NewLine}{Exception}")
                 .Enrich.With<WorkflowPrefixEnricher>();
@@ -80,6 +84,7 @@ public static class NodeHost
         options.Cluster.Validate();
         options.Alerts.Validate();
         options.Sla.Validate();
+        options.Observability.Validate();
         Directory.CreateDirectory(options.DataDirectory);
         // Both resolved first: a missing connection string or secret stops the node before anything starts.
         var journalConnectionString = options.JournalConnectionString;
@@ -123,6 +128,7 @@ public static class NodeHost
         builder.Services.AddSingleton(sp => new DeadLetterRetention(sp.GetRequiredService<IDeadLetterStore>(), options));
         builder.Services.AddHostedService(sp => sp.GetRequiredService<DeadLetterRetention>());
         builder.Services.AddNodeHealth(options, journalConnectionString);
+        builder.AddNodeSignals(options);
 
         builder.Services.AddAkka(ActorSystemName, (akka, services) =>
         {
@@ -150,7 +156,8 @@ public static class NodeHost
                     sp.GetRequiredService<IDeadLetterStore>(),
                     sp.GetRequiredService<IWorkflowRegistry>(),
                     options.Workflows,
-                    $"{options.Node.AdvertisedHostname}:{options.Node.Port}"), services)
+                    $"{options.Node.AdvertisedHostname}:{options.Node.Port}",
+                    sp.GetRequiredService<WorkflowTelemetry>()), services)
                 .AddObservations(options.Pages.SampleInterval, options.Pages.TrailRecords)
                 .WithActors((system, _) =>
                 {
@@ -167,6 +174,7 @@ public static class NodeHost
         var app = builder.Build();
         app.MapAdminApi();
         app.MapPages();
+        app.MapNodeSignals(options);
         app.Lifetime.ApplicationStopped.Register(store.Dispose);
         return app;
     }

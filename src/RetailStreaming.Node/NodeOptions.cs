@@ -49,6 +49,9 @@ public sealed class NodeOptions
     /// <summary>SLA targets and windows.</summary>
     public Health.SlaSection Sla { get; set; } = new();
 
+    /// <summary>Metrics, traces and the log format (NodeSignals.cs).</summary>
+    public ObservabilitySection Observability { get; set; } = new();
+
     /// <summary>The secrets file as an absolute path, or null when the node has none.</summary>
     public string? SecretsFile => string.IsNullOrWhiteSpace(Secrets.File) ? null : Path.GetFullPath(Secrets.File);
 

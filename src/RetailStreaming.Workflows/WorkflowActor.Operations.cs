@@ -93,7 +93,7 @@ public sealed partial class WorkflowActor
             _lastError = null;
             _lastErrorAt = null;
             SetRunState(WorkflowRunState.Deleted);
-            _log.Info("Deleted at checkpoint {Checkpoint}; removing its capture from the client database", _state.Checkpoint);
+            _log.Info("Deleted at checkpoint {SourcePosition}; removing its capture from the client database", _state.Checkpoint);
             SaveSnapshotIfDue();
             RemoveCapture(changed: true);
         });

@@ -22,12 +22,14 @@ namespace RetailStreaming.Workflows;
 /// <param name="Registry">The platform's workflow registry.</param>
 /// <param name="Settings">Platform-wide workflow settings.</param>
 /// <param name="NodeName">This node's address, shown in status.</param>
+/// <param name="Telemetry">The node's metrics (none in tests that do not look at them).</param>
 public sealed record WorkflowDependencies(
     IWorkflowConnectors Connectors,
     IDeadLetterStore DeadLetters,
     IWorkflowRegistry Registry,
     WorkflowSettings Settings,
-    string NodeName);
+    string NodeName,
+    RetailStreaming.Workflows.Observability.WorkflowTelemetry? Telemetry = null);
 
 /// <summary>
 /// One client workflow: a sharded, persistent actor (entity id = workflow id) whose journal holds
@@ -144,7 +146,7 @@ public sealed partial class WorkflowActor : ReceivePersistentActor, IWithTimers
         Recover<WorkflowEvents.TransformRolledBack>(e => _state = _state.Apply(e));
 
         Command<WorkflowCommands.ApplyDefinition>(HandleApply);
-        Command<WorkflowCommands.GetStatus>(_ => Sender.Tell(Status()));
+        Command<WorkflowCommands.GetStatus>(_ => Sender.Tell(WithSignals(Status())));
         Command<WorkflowCommands.HandOff>(_ => HandleHandOff());
         Command<WorkflowCommands.Pause>(_ => HandlePause());
         Command<WorkflowCommands.Resume>(_ => HandleResume());
@@ -176,13 +178,15 @@ public sealed partial class WorkflowActor : ReceivePersistentActor, IWithTimers
             Observation.RecordTrails.Get(Context.System).NoteCaptured(_workflowId, m.Last);
             _inFlight += m.Count;
             _maxInFlight = Math.Max(_maxInFlight, _inFlight);
+            SignalCaptured(m.Count);
         });
-        Command<SourceLagReport>(m => { if (Current(m.Generation)) { _lag = m; NotePending(); } });
+        Command<SourceLagReport>(m => { if (Current(m.Generation)) { _lag = m; NotePending(); SignalLag(m); } });
         Command<BatchDone>(HandleBatchDone);
         Command<DeliveryRetrying>(m =>
         {
             if (!Current(m.Generation)) return;
             _retries++;
+            SignalRetry(m);
             _lastError = $"delivery retrying (attempt {m.Attempt}, next in {m.Delay.TotalSeconds:0.#}s): {m.Reason}";
             _lastErrorAt = DateTimeOffset.UtcNow;
             Observation.RecordTrails.Get(Context.System).NoteRetry(_workflowId, _lastErrorAt.Value, m.Reason);
@@ -193,6 +197,7 @@ public sealed partial class WorkflowActor : ReceivePersistentActor, IWithTimers
             if (!Current(m.Generation)) return;
             var h = m.Health;
             _endpoint = new DeliveryEndpointStatus(h.Endpoint, h.Circuit, h.ConsecutiveFailures, h.OpenUntil, h.RateLimitPerSecond, h.PausedUntil, h.ChangedAt);
+            SignalEndpoint(h.Circuit);
         });
         Command<StreamFailed>(m => { if (Current(m.Generation)) Fail("the workflow stream failed", m.Cause); });
         Command<TransformQuarantined>(m => { if (Current(m.Generation)) Quarantine(m.Reason, m.At); });
@@ -217,7 +222,8 @@ public sealed partial class WorkflowActor : ReceivePersistentActor, IWithTimers
             _log.Warning("Drain did not finish within {Timeout}; aborting the stream", _deps.Settings.DrainTimeout);
             OnDrained();
         });
-        Command<PersistCheckpointTick>(_ => PersistCheckpoint());
+        Command<PersistCheckpointTick>(_ => { PersistCheckpoint(); SignalCheckpoint(); });
+        StartSignals();
         Command<SaveSnapshotSuccess>(_ => { });
         Command<SaveSnapshotFailure>(f => _log.Warning(f.Cause, "Saving a snapshot failed"));
     }
@@ -282,7 +288,7 @@ public sealed partial class WorkflowActor : ReceivePersistentActor, IWithTimers
             SetRunState(WorkflowRunState.Quarantined);
             return;
         }
-        _log.Info("Recovered definition v{Version} and checkpoint {Checkpoint}", _state.Current.Version, _state.Checkpoint);
+        _log.Info("Recovered definition v{Version} and checkpoint {SourcePosition}", _state.Current.Version, _state.Checkpoint);
         // Heals a registration that failed when the definition was applied (idempotent).
         RegisterThen(_definition.Client, () => { });
         if (FinishRecordedAutoRollback()) return;
@@ -302,6 +308,7 @@ public sealed partial class WorkflowActor : ReceivePersistentActor, IWithTimers
         _killSwitch?.Abort(new OperationCanceledException("workflow stopped"));
         _generationCancel?.Cancel();
         _materializer?.Dispose();
+        StopSignals();
         base.PostStop();
     }
 
@@ -441,13 +448,14 @@ public sealed partial class WorkflowActor : ReceivePersistentActor, IWithTimers
         // endpoint that is down) lets go at once instead of holding the old generation alive.
         _generationCancel = new CancellationTokenSource();
         var cancel = _generationCancel.Token;
+        var signals = NewStreamSignals(def);
         _capture = Context.ActorOf(Akka.Actor.Props.Create(() => new CaptureActor(
-            source, gen, def.Source.BatchSize, def.Source.PollInterval, _deps.Settings.LagInterval, Self, _log, cancel)), $"capture-{gen}");
+            source, gen, def.Source.BatchSize, def.Source.PollInterval, _deps.Settings.LagInterval, Self, _log, cancel, signals)), $"capture-{gen}");
         _transform = Context.ActorOf(Akka.Actor.Props.Create(() => new TransformActor(
             transform, _deps.DeadLetters, _workflowId, def.Client, gen, Self, _log, cancel)), $"transform-{gen}");
         _delivery = Context.ActorOf(Akka.Actor.Props.Create(() => new DeliveryActor(
             sink, _deps.DeadLetters, _workflowId, def.Client, gen, Self, _log, cancel,
-            def.Delivery.Parallelism, def.Delivery.OnRefused, def.Delivery.Batching.MaxRecords)), $"delivery-{gen}");
+            def.Delivery.Parallelism, def.Delivery.OnRefused, def.Delivery.Batching.MaxRecords, signals)), $"delivery-{gen}");
         Context.Watch(_capture);
         Context.Watch(_transform);
         Context.Watch(_delivery);
@@ -462,8 +470,8 @@ public sealed partial class WorkflowActor : ReceivePersistentActor, IWithTimers
             .ViaMaterialized(KillSwitches.Single<IReadOnlyList<ChangeEvent>>(), Keep.Both)
             // One chunk at a time, so answers keep source order. Each change has its own budget,
             // which the transform host enforces; this timeout is only a safety net for the whole chunk.
-            .SelectAsync(1, chunk => transformRef.Ask<TransformedBatch>(new TransformBatch(chunk),
-                TimeSpan.FromTicks(Math.Min(budget.Ticks * chunk.Count, MaxTransformAsk.Ticks)) + slack))
+            .SelectAsync(1, chunk => TransformTraced(signals, chunk, () => transformRef.Ask<TransformedBatch>(new TransformBatch(chunk),
+                TimeSpan.FromTicks(Math.Min(budget.Ticks * chunk.Count, MaxTransformAsk.Ticks)) + slack)))
             .SelectMany(transformed => transformed.Changes)
             // A batch holds at most MaxRecords records; a change that gives none still weighs one,
             // so that its position reaches the checkpoint. A partial batch leaves after MaxWait at
@@ -480,7 +488,7 @@ public sealed partial class WorkflowActor : ReceivePersistentActor, IWithTimers
         _capture.Tell(new StartCapture(queue, _delivered));
         if (!_state.CheckpointPosition.IsStart)
             _capture.Tell(new ConfirmCheckpoint(_state.CheckpointPosition));
-        _log.Info("Stream {Generation} started from {Position} (in-flight bound {Bound})", gen, _delivered, InFlightBound(def));
+        _log.Info("Stream {Generation} started from {SourcePosition} (in-flight bound {Bound})", gen, _delivered, InFlightBound(def));
     }
 
     /// <summary>
@@ -519,6 +527,7 @@ public sealed partial class WorkflowActor : ReceivePersistentActor, IWithTimers
         _unpersistedChanges += m.Changes;
         _lastDeliveryAt = DateTimeOffset.UtcNow;
         _lastLatencyMs = (DateTimeOffset.UtcNow - m.LastCommitTime).TotalMilliseconds;
+        SignalDelivered(m);
         if (_unpersistedChanges >= _deps.Settings.CheckpointEveryChanges)
             PersistCheckpoint();
         if (_quarantineAt is { } overrun && _delivered >= overrun)
@@ -616,9 +625,10 @@ public sealed partial class WorkflowActor : ReceivePersistentActor, IWithTimers
             return;
         }
         _restarts++;
+        SignalRestart();
         var delay = Backoff(_consecutiveFailures++);
         SetRunState(WorkflowRunState.Restarting);
-        _log.Warning(cause, "{What}; rebuilding the stream from {Position} in {Delay}", what, _delivered, delay);
+        _log.Warning(cause, "{What}; rebuilding the stream from {SourcePosition} in {Delay}", what, _delivered, delay);
         Timers.StartSingleTimer("rebuild", new Rebuild(_generation), delay);
     }
 
@@ -726,7 +736,7 @@ public sealed partial class WorkflowActor : ReceivePersistentActor, IWithTimers
             if (e is not WorkflowEvents.Paused) return;
             _unpersistedChanges = 0;
             SetRunState(WorkflowRunState.Paused);
-            _log.Info("Paused at checkpoint {Checkpoint}", _state.Checkpoint);
+            _log.Info("Paused at checkpoint {SourcePosition}", _state.Checkpoint);
             foreach (var requester in _pauseRequesters)
                 requester.Tell(new WorkflowReplies.Paused(_workflowId, _state.Checkpoint, true));
             _pauseRequesters.Clear();
@@ -758,7 +768,7 @@ public sealed partial class WorkflowActor : ReceivePersistentActor, IWithTimers
         {
             _state = _state.Apply(e);
             _consecutiveFailures = 0;
-            _log.Info("Resumed from checkpoint {Checkpoint}", _state.Checkpoint);
+            _log.Info("Resumed from checkpoint {SourcePosition}", _state.Checkpoint);
             replyTo.Tell(new WorkflowReplies.Resumed(_workflowId, _delivered.Value, true));
             SaveSnapshotIfDue();
             if (_definition is null) SetRunState(WorkflowRunState.Quarantined); // its recorded definition no longer validates
@@ -786,7 +796,7 @@ public sealed partial class WorkflowActor : ReceivePersistentActor, IWithTimers
             Refuse("it is pausing, switching definitions or stopping; restart it when that is done");
             return;
         }
-        _log.Info("Restart requested: rebuilding the stream from {Position} now", _delivered);
+        _log.Info("Restart requested: rebuilding the stream from {SourcePosition} now", _delivered);
         if (_running) TearDown(new OperationCanceledException("restarted by an operator"));
         // An operator's restart skips the backoff and lifts a quarantine.
         Timers.Cancel("rebuild");
@@ -881,12 +891,17 @@ public sealed partial class WorkflowActor : ReceivePersistentActor, IWithTimers
 
     // ---- status --------------------------------------------------------------------------
 
-    private void SetRunState(string state) => _runState = state;
+    private void SetRunState(string state)
+    {
+        _runState = state;
+        SignalState();
+    }
 
     private void RecordError(string what, Exception cause)
     {
         _lastError = $"{what}: {cause.GetType().Name}: {cause.Message}";
         _lastErrorAt = DateTimeOffset.UtcNow;
+        RememberError(StageOf(what, cause), _lastError, _delivered.Value);
     }
 
     private WorkflowStatus Status() => WithHealth(new(

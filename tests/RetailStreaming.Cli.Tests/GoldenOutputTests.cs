@@ -43,6 +43,7 @@ public sealed class GoldenOutputTests(GoldenNode node) : IClassFixture<GoldenNod
         await Expect("workflow-list", 0, "workflow", "list");
         AssertShape(await Json("workflow", "list"), JsonValueKind.Array, "workflowId", "clientId", "createdAt", "status", "problem");
         await Expect("workflow-show", 0, "workflow", "show", Id);
+        await Expect("workflow-show", 0, "workflow", "status", Id); // the same command under the name operators also use
         var show = await Json("workflow", "show", Id);
         AssertShape(show, JsonValueKind.Object, "workflowId", "clientId", "status");
         AssertShape(show.GetProperty("status"), JsonValueKind.Object, "state", "definitionVersion", "transformVersion", "checkpoint",

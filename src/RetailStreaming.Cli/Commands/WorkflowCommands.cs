@@ -13,7 +13,7 @@ internal static partial class WorkflowCommands
         return verb switch
         {
             "list" => await ListAsync(s),
-            "show" => await ShowAsync(s),
+            "show" or "status" => await ShowAsync(s),
             "apply" => await ApplyAsync(s),
             "diff" => await DiffAsync(s),
             "history" => await HistoryAsync(s),
@@ -99,12 +99,25 @@ internal static partial class WorkflowCommands
             .Add("Last error", st.Text("lastError") is { } error ? $"{error} ({st.Time("lastErrorAt")})" : null)
             .Add("Node", st.Text("node"))
             .Write(s.Out);
+        WriteRecentErrors(s.Out, st.Get("recentErrors"));
         return ExitCodes.Ok;
     }
 
     /// <summary>The workflow's health, e.g. "stalled since 2026-11-26 07:00:00Z: no delivery for 5m while 120 change(s) are pending".</summary>
     private static string? HealthLine(System.Text.Json.JsonElement h) =>
         h.ValueKind != System.Text.Json.JsonValueKind.Object ? null : $"{h.Text("state")} since {h.Time("since")}: {h.Text("reason")}";
+
+    /// <summary>The workflow's recent errors, newest first, one line each: time, stage, position, message.</summary>
+    private static void WriteRecentErrors(TextWriter output, System.Text.Json.JsonElement errors)
+    {
+        if (errors.ValueKind != System.Text.Json.JsonValueKind.Array || errors.GetArrayLength() == 0) return;
+        output.WriteLine($"Recent errors ({errors.GetArrayLength()}, newest first):");
+        foreach (var e in errors.EnumerateArray())
+        {
+            var at = e.Text("position") is { } position ? $" at {position}" : "";
+            output.WriteLine($"  {e.Time("at")} {e.Text("stage")}{at}: {Json.Cell(e.Text("message"), 160)}");
+        }
+    }
 
     /// <summary>The delivery endpoint's circuit and rate, e.g. "https://x/hooks: circuit open until 2026-11-26 07:00:00Z, 5 failures in a row".</summary>
     private static string? EndpointLine(System.Text.Json.JsonElement e)

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Globalization;
 using System.IO.Compression;
 using System.Net;
@@ -204,9 +205,14 @@ public sealed class WebhookDelivery : IDeliverySink
             cancellationToken.ThrowIfCancellationRequested();
             var permit = await _endpoint.AcquireAsync(cancellationToken);
             Outcome outcome;
+            // One span per attempt, under the delivery's span when the workflow traces.
+            using var span = ConnectorTraces.Source.StartActivity("delivery attempt", ActivityKind.Client);
             try
             {
                 progress.Attempts++;
+                span?.SetTag("retailstreaming.attempt", attempt);
+                span?.SetTag("retailstreaming.records", part.Count);
+                span?.SetTag("url.full", _options.DisplayUrl);
                 outcome = await SendOnceAsync(messageId, json, content, part.Count, cancellationToken);
             }
             catch
@@ -215,6 +221,8 @@ public sealed class WebhookDelivery : IDeliverySink
                 _endpoint.Release(permit);
                 throw;
             }
+            if (outcome.Status is { } status) span?.SetTag("http.response.status_code", status);
+            if (outcome.Kind != OutcomeKind.Accepted) span?.SetStatus(ActivityStatusCode.Error, Snippet(outcome.Reason));
             _endpoint.Report(permit, EndpointOutcomeOf(outcome), outcome.RetryAfter);
             attempts.Add(new DeliveryAttempt(_time.GetUtcNow(), outcome.Status,
                 outcome.Kind == OutcomeKind.Accepted ? "accepted" : Snippet(outcome.Reason)));
@@ -232,6 +240,7 @@ public sealed class WebhookDelivery : IDeliverySink
             _options.Observer.Retrying(attempt, delay, outcome.Reason);
             _logger.LogInformation("Webhook {Url} attempt {Attempt} for message {MessageId} failed ({Reason}); retrying in {Delay}",
                 _options.DisplayUrl, attempt, messageId, outcome.Reason, delay);
+            span?.Stop(); // the backoff is not part of the attempt
             await Task.Delay(delay, _time, cancellationToken);
         }
     }

@@ -3,6 +3,7 @@ using Akka.Event;
 using Akka.Streams;
 using RetailStreaming.Connectors;
 using RetailStreaming.Transforms;
+using RetailStreaming.Workflows.Observability;
 using static RetailStreaming.Workflows.StreamProtocol;
 
 namespace RetailStreaming.Workflows.Capture;
@@ -32,14 +33,16 @@ internal sealed class CaptureActor : ReceiveActor, IWithTimers
     private readonly IActorRef _workflow;
     private readonly ILoggingAdapter _log;
     private readonly CancellationTokenSource _stopping;
+    private readonly StreamSignals? _signals;
     private ISourceQueueWithComplete<IReadOnlyList<ChangeEvent>>? _queue;
     private SourcePosition _position;
     private bool _stopRequested;
     private bool _completed;
     private DateTime _lastLagCheck = DateTime.MinValue;
 
-    public CaptureActor(IChangeSource source, int generation, int batchSize, TimeSpan pollInterval, TimeSpan lagInterval, IActorRef workflow, ILoggingAdapter log, CancellationToken generationCancelled)
+    public CaptureActor(IChangeSource source, int generation, int batchSize, TimeSpan pollInterval, TimeSpan lagInterval, IActorRef workflow, ILoggingAdapter log, CancellationToken generationCancelled, StreamSignals? signals = null)
     {
+        _signals = signals;
         _source = source;
         _generation = generation;
         _batchSize = batchSize;
@@ -54,7 +57,7 @@ internal sealed class CaptureActor : ReceiveActor, IWithTimers
             _queue = start.Queue;
             _position = start.From;
             await _source.PrepareAsync(_stopping.Token);
-            _log.Info("Capture prepared; reading after {Position}", _position);
+            _log.Info("Capture prepared; reading after {SourcePosition}", _position);
             _workflow.Tell(new CaptureStarted(_generation));
             Self.Tell(ReadNext.Instance);
         });
@@ -80,6 +83,7 @@ internal sealed class CaptureActor : ReceiveActor, IWithTimers
     private async Task ReadAndOfferAsync()
     {
         if (_stopRequested || _queue is null) return;
+        var readStarted = DateTimeOffset.UtcNow;
         var batch = await _source.ReadAsync(_position, _batchSize, _stopping.Token);
         await ReportLagIfDueAsync();
         if (batch.Count == 0)
@@ -100,6 +104,8 @@ internal sealed class CaptureActor : ReceiveActor, IWithTimers
             previous = change.Position;
         }
 
+        // The read's trace begins here; the transform and the delivery continue it.
+        using var span = _signals?.StartCapture(batch, readStarted);
         // Report before offering, so the workflow counts them in flight before any can be done.
         _workflow.Tell(new Captured(_generation, batch.Count, batch[^1].Position));
         // The whole read is one element of the stream: one offer and one transform hand-over per

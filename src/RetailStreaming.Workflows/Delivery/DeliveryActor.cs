@@ -8,6 +8,7 @@ using RetailStreaming.Store;
 using DeadLetter = RetailStreaming.Store.DeadLetter;
 using RetailStreaming.Transforms;
 using static RetailStreaming.Workflows.StreamProtocol;
+using RetailStreaming.Workflows.Observability;
 
 namespace RetailStreaming.Workflows.Delivery;
 
@@ -43,6 +44,7 @@ internal sealed class DeliveryActor : ReceiveActor
     private readonly int _capacity;
     private readonly bool _park;
     private readonly Lane[] _lanes;
+    private readonly StreamSignals? _signals;
 
     // Batches in stream order, from arrival until reported.
     private readonly LinkedList<BatchState> _batches = new();
@@ -60,8 +62,9 @@ internal sealed class DeliveryActor : ReceiveActor
     private long _gateEntriesSeen = -1;
 
     public DeliveryActor(IDeliverySink sink, IDeadLetterStore deadLetters, string workflowId, string clientId, int generation, IActorRef workflow, ILoggingAdapter log, CancellationToken generationCancelled,
-        int parallelism, string onRefused, int maxRecords)
+        int parallelism, string onRefused, int maxRecords, StreamSignals? signals = null)
     {
+        _signals = signals;
         _sink = sink;
         _deadLetters = deadLetters;
         _workflowId = workflowId;
@@ -75,6 +78,7 @@ internal sealed class DeliveryActor : ReceiveActor
         _maxRecords = Math.Max(1, maxRecords);
         _capacity = Math.Max(1, parallelism);
         _park = onRefused == DeliveryDefinition.ParkRefused;
+        _signals = signals;
         _lanes = Enumerable.Range(0, Math.Max(1, parallelism)).Select(i => new Lane(i)).ToArray();
 
         Receive<StreamInit>(_ => Sender.Tell(Ack.Instance));
@@ -242,6 +246,8 @@ internal sealed class DeliveryActor : ReceiveActor
         {
             var byRecord = new Dictionary<DeliveryRecord, Pending>(ReferenceEqualityComparer.Instance);
             foreach (var p in send) byRecord[p.Record] = p;
+            // The sink's attempts are children of this span (Activity.Current flows into the sink).
+            using var span = _signals?.StartDelivery(send.Select(p => p.Change).Distinct().ToList());
             var result = await _sink.DeliverAsync(send.Select(p => p.Record).ToList(), _stopping.Token);
             requests = result.Attempts;
             var refused = new HashSet<DeliveryRecord>(ReferenceEqualityComparer.Instance);
@@ -252,6 +258,8 @@ internal sealed class DeliveryActor : ReceiveActor
                 _log.Warning("Endpoint refused record {IdempotencyKey} of change {Position}; {What}: {Reason}",
                     r.Record.IdempotencyKey, r.Record.Position, _park ? "parked its key" : "dead-lettered", r.Reason);
                 await StoreAsync(item, r.Reason, r.Attempts);
+                _workflow.Tell(new StageErrorReported(_generation, "delivery",
+                    $"refused, {(_park ? "parked its key" : "dead-lettered")}: {r.Reason}", r.Record.Position.Value));
                 done.Add(new Done(item, Outcome.DeadLettered, r));
                 if (_park) newlyParked.Add(KeyOf(r.Record));
             }
@@ -318,6 +326,7 @@ internal sealed class DeliveryActor : ReceiveActor
             // Before the acknowledgement: a redrive must see a row superseded once its later change is delivered.
             await _superseding.AfterBatchAsync(batch.Changes, batch.Refused, _stopping.Token);
             Observation.RecordTrails.Get(Context.System).Delivered(_workflowId, batch.Changes, new DeliveryResult(batch.Refusals, 0));
+            _signals?.Delivered(batch.Changes, batch.Refused, batch.Refusals.Count);
             _batches.RemoveFirst();
             Release(batch.Lease);
             var last = batch.Changes[^1].Change;

@@ -4,6 +4,7 @@ using RetailStreaming.Store;
 using DeadLetter = RetailStreaming.Store.DeadLetter;
 using RetailStreaming.Transforms;
 using static RetailStreaming.Workflows.StreamProtocol;
+using RetailStreaming.Workflows.Observability;
 
 namespace RetailStreaming.Workflows.Transform;
 
@@ -64,12 +65,13 @@ internal sealed class TransformActor : ReceiveActor
                 }
 
                 var reason = outcome.Error ?? "the transform failed without a reason";
-                _log.Warning("Transform rejected change at {Position} ({Table} {Operation}); dead-lettered: {Reason}",
+                _log.Warning("Transform rejected change at {SourcePosition} ({Table} {Operation}); dead-lettered: {Reason}",
                     change.Position, change.Table, change.Operation, reason);
                 await _deadLetters.AddAsync(new DeadLetter(
                     0, _workflowId, _clientId, "transform", change.Position.Value, null, _transform.Version,
                     reason, ChangeEventJson.Serialize(change), null, DateTimeOffset.UtcNow), _stopping.Token);
                 done[i] = new TransformedChange(change, [], true, _transform.Version);
+                _workflow.Tell(new StageErrorReported(_generation, "transform", $"dead-lettered: {reason}", change.Position.Value));
                 if (outcome.Overran) (overrun, overrunAt) = (reason, change.Position);
             }
 
