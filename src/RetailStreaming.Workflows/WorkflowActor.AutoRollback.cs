@@ -125,5 +125,9 @@ public sealed partial class WorkflowActor
         _log.Warning("{Event}: workflow {WorkflowId} rolls back from v{From} ({FromTransform}) to the definition of v{To} ({ToTransform}): {Reason}",
             new object[] { TransformAutoRolledBack.EventName, _workflowId, e.FromVersion, alert.FromTransform, e.ToVersion, alert.ToTransform, e.Reason });
         Context.System.EventStream.Publish(alert);
+        // Raised as an alert: the node forwards this to its alert sink (the log and the alert webhook).
+        Context.System.EventStream.Publish(new Health.WorkflowAlertRaised(_workflowId, alert.ClientId, "auto-rollback",
+            $"transform {alert.FromTransform} rolled back to {alert.ToTransform} (v{e.FromVersion} to the definition of v{e.ToVersion}): {e.Reason}",
+            DateTimeOffset.UtcNow));
     }
 }

@@ -29,6 +29,8 @@ public sealed class AutoRollbackTests(ITestOutputHelper output) : WorkflowTestKi
         Connectors.FixedVersions["1.0.0"] = true; // 1.0.0 prices every ticket; 2.0.0 throws on the marked ones
         var alerts = CreateTestProbe();
         Sys.EventStream.Subscribe(alerts.Ref, typeof(TransformAutoRolledBack));
+        var raised = CreateTestProbe();
+        Sys.EventStream.Subscribe(raised.Ref, typeof(Health.WorkflowAlertRaised));
         var node = StartNode();
         await ApplyAsync(node, id, Yaml(id, batchSize: 10, maxRecords: 5));
         log.Append(10);
@@ -39,6 +41,10 @@ public sealed class AutoRollbackTests(ITestOutputHelper output) : WorkflowTestKi
         log.Append(60, poison: n => n % 4 != 0);
 
         var alert = alerts.ExpectMsg<TransformAutoRolledBack>(Dilated(TimeSpan.FromSeconds(30)));
+        // Raised as an alert too (the node forwards it to the log and the alert webhook).
+        var raisedAlert = raised.ExpectMsg<Health.WorkflowAlertRaised>(Dilated(TimeSpan.FromSeconds(5)));
+        Assert.Equal((id, "auto-rollback"), (raisedAlert.WorkflowId, raisedAlert.Rule));
+        Assert.Contains("rolled back to", raisedAlert.Detail);
         var status = await AwaitStatusAsync(node, id, s => s.DefinitionVersion == 3 && s.State == WorkflowRunState.Running && s.DeliveredChanges == 70,
             "rolled back to 1.0.0, applied as v3, and everything delivered or dead-lettered");
         Assert.Equal("1.0.0", status.TransformVersion);
