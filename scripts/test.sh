@@ -11,6 +11,8 @@ hang_timeout="${RS_TEST_HANG_TIMEOUT:-8m}"
 export RS_TEST_TIMEFACTOR="${RS_TEST_TIMEFACTOR:-3}"
 
 dotnet build RetailStreaming.sln -c "$configuration" -nologo -clp:ErrorsOnly
+# Test reports of earlier runs would be summarized with this run's failures: remove them.
+find TestResults -name '*.trx' -delete 2>/dev/null || true
 
 # The transform packages the build packs (the tests load them): say where they are, so that a
 # build that did not make one is seen here rather than as failing tests later.
