@@ -5,9 +5,9 @@ namespace RetailStreaming.TestSupport;
 /// </summary>
 /// <remarks>
 /// The sample packs itself on build into samples/RetailStreaming.Samples.Retail/bin/&lt;Configuration&gt;/packages;
-/// the node's and some test projects' builds copy it into transform-packages/ beside their binaries.
-/// Every place is tried, so a consumer does not depend on the order in which a parallel build ran
-/// those copies. The error names every folder looked in.
+/// the node's, some test projects' and the benchmarks' builds pack it again into transform-packages/
+/// beside their binaries (build/TransformPackages.targets). Every place is tried; the error names
+/// every folder looked in.
 /// </remarks>
 public static class SamplePackages
 {
