@@ -46,7 +46,10 @@ public sealed class ShadowCommandTests(CliNode node)
         var stop = await node.OperatorAsync("workflow", "shadow", id, "--stop");
         Assert.True(stop.ExitCode == 0, stop.ToString());
         Assert.Contains("stopped by an operator", stop.Out);
-        // Each product delivered once, by the live version only.
+        // Each product delivered once, by the live version only. (The shadow compares a batch when
+        // the live transform has run it, which can be before its delivery: wait for the deliveries.)
+        await TestNode.EventuallyAsync(() => Task.FromResult(node.Endpoint.ReceivedBy(id).Count), n => n >= 15, Within, "the 15 products delivered");
+        await Task.Delay(300); // a record the shadow delivered by mistake would show up now
         Assert.Equal(15, node.Endpoint.ReceivedBy(id).Count);
     }
 }
