@@ -57,22 +57,7 @@ internal sealed partial class DefinitionValidator
 
     private TableDeliveryDefinition? TableTarget(Fields f)
     {
-        var connectionNode = f.Value("connection");
-        var referenceNode = f.Value("connectionRef");
-        if (connectionNode is null && referenceNode is null)
-            Error(f.Location, f.PathOf("connection"), "is required: set connection or connectionRef (exactly one) to the target PostgreSQL database");
-        if (connectionNode is not null && referenceNode is not null)
-        {
-            var (a, b) = (f.Key("connection")!, f.Key("connectionRef")!);
-            var (later, name) = (a.Line, a.Column).CompareTo((b.Line, b.Column)) > 0 ? (a, "connection") : (b, "connectionRef");
-            Error(later, f.PathOf(name), "connection and connectionRef exclude each other: set exactly one");
-        }
-
-        var connection = String(f, "connection", required: false, secret: true, check: v =>
-            DefinitionRules.HoldsPassword(v)
-                ? "the connection string holds a password; secrets are never inline: reference it with connectionRef: " + DefinitionRules.SecretReferenceForm
-                : null);
-        var connectionRef = String(f, "connectionRef", required: false, DefinitionRules.CheckSecretReference, secret: true);
+        var (connection, connectionRef) = ConnectionOrReference(f, " to the target PostgreSQL database");
         var table = String(f, "table", required: true, DefinitionRules.CheckTableName, hint: "the target table, e.g. sales or analytics.sales");
         return table is null || (connection is null && connectionRef is null) || (connection is not null && connectionRef is not null)
             ? null

@@ -80,14 +80,16 @@ internal sealed partial class DefinitionValidator(string file)
         return value;
     }
 
-    private SourceDefinition? Source(Fields f)
+    /// <summary>
+    /// <c>connection</c> or <c>connectionRef</c>, exactly one: an error when both or neither are set
+    /// (<paramref name="requiredHint"/> ends the "is required" message), and a password inline is refused.
+    /// </summary>
+    private (string? Connection, string? ConnectionRef) ConnectionOrReference(Fields f, string requiredHint)
     {
-        var kind = String(f, "kind", required: true, v => Accepted("source kind", v, SourceKinds), hint: "sqlite or postgres");
-
         var connectionNode = f.Value("connection");
         var referenceNode = f.Value("connectionRef");
         if (connectionNode is null && referenceNode is null)
-            Error(f.Location, f.PathOf("connection"), "is required: set connection or connectionRef (exactly one)");
+            Error(f.Location, f.PathOf("connection"), "is required: set connection or connectionRef (exactly one)" + requiredHint);
         if (connectionNode is not null && referenceNode is not null)
         {
             var (a, b) = (f.Key("connection")!, f.Key("connectionRef")!);
@@ -100,6 +102,14 @@ internal sealed partial class DefinitionValidator(string file)
                 ? "the connection string holds a password; secrets are never inline: reference it with connectionRef: " + DefinitionRules.SecretReferenceForm
                 : null);
         var connectionRef = String(f, "connectionRef", required: false, DefinitionRules.CheckSecretReference, secret: true);
+        return (connection, connectionRef);
+    }
+
+    private SourceDefinition? Source(Fields f)
+    {
+        var kind = String(f, "kind", required: true, v => Accepted("source kind", v, SourceKinds), hint: "sqlite or postgres");
+
+        var (connection, connectionRef) = ConnectionOrReference(f, "");
         var tables = Tables(f);
         var batchSize = Int(f, "batchSize", min: 1, max: 10_000) ?? 500;
         var pollInterval = Duration(f, "pollInterval") ?? TimeSpan.FromMilliseconds(200);
