@@ -2,7 +2,6 @@ using System.Diagnostics;
 using System.Formats.Tar;
 using System.IO.Compression;
 using System.Security.Cryptography;
-using System.Text;
 
 namespace RetailStreaming.Integration.Tests.Harness;
 
@@ -104,7 +103,9 @@ public sealed class PreviousRelease : IAsyncLifetime
 
     private static async Task BuildAsync(string sources, string configuration)
     {
-        var psi = new ProcessStartInfo("dotnet")
+        // The dotnet host `dotnet test` runs on, else the one on PATH.
+        var host = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } h && File.Exists(h) ? h : "dotnet";
+        var psi = new ProcessStartInfo(host)
         {
             WorkingDirectory = sources,
             RedirectStandardOutput = true,
@@ -120,9 +121,9 @@ public sealed class PreviousRelease : IAsyncLifetime
         foreach (var key in new[] { "MSBuildExtensionsPath", "MSBuildSDKsPath", "MSBUILD_EXE_PATH", "VSTEST_HOST_DEBUG" })
             psi.Environment.Remove(key);
         using var process = Process.Start(psi) ?? throw new InvalidOperationException("dotnet build did not start.");
-        var output = new StringBuilder();
-        var stdout = Task.Run(async () => output.Append(await process.StandardOutput.ReadToEndAsync()));
-        var stderr = Task.Run(async () => output.Append(await process.StandardError.ReadToEndAsync()));
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        string Output() => (stdout.IsCompletedSuccessfully ? stdout.Result : "") + (stderr.IsCompletedSuccessfully ? stderr.Result : "");
         using var timeout = new CancellationTokenSource(BuildTimeout);
         try
         {
@@ -131,12 +132,13 @@ public sealed class PreviousRelease : IAsyncLifetime
         catch (OperationCanceledException)
         {
             process.Kill(entireProcessTree: true);
-            throw new TimeoutException($"Building the previous release's node ({sources}) took more than {BuildTimeout.TotalMinutes:0} min; killed it.\n{output}");
+            await Task.WhenAny(Task.WhenAll(stdout, stderr), Task.Delay(TimeSpan.FromSeconds(5)));
+            throw new TimeoutException($"Building the previous release's node ({sources}) took more than {BuildTimeout.TotalMinutes:0} min; killed it.\n{Output()}");
         }
         await Task.WhenAll(stdout, stderr);
         if (process.ExitCode != 0)
             throw new InvalidOperationException(
                 $"Building the previous release's node failed (dotnet {string.Join(' ', psi.ArgumentList)} in {sources}, exit {process.ExitCode}); " +
-                $"its packages restore from the NuGet cache or the configured sources:\n{output}");
+                $"its packages restore from the NuGet cache or the configured sources:\n{Output()}");
     }
 }
