@@ -14,7 +14,9 @@
 # binaries of /usr/lib/postgresql/*/bin or PG_BIN; as the postgres user when run as root).
 # Node I (1-based) listens on Akka port 4052+I and admin port 5169+I (RS_AKKA_PORT_BASE, RS_ADMIN_PORT_BASE
 # move them); the seed nodes are the first three (RS_SEED_NODES, as the container files use). Each
-# node's files and log are in $RS_CLUSTER_DIR/nodeI (default .cluster/).
+# node's files and log are in $RS_CLUSTER_DIR/nodeI (default .cluster/). RS_NODE_DLL runs another build's
+# node (no build then): a rolling upgrade starts the old build with it, then adds nodes of this build
+# without it and lets the old ones leave; status shows each member's app-version (its build).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -166,7 +168,7 @@ case "$command" in
       if [[ -n $(pid_of "$i" || true) && -f $(node_dir "$i")/operator-token ]]; then
         echo "members (as node$i sees them):"
         curl -fsS -H "Authorization: Bearer $(cat "$(node_dir "$i")/operator-token")" "http://127.0.0.1:$(admin_port "$i")/api/cluster" |
-          python3 -c 'import json,sys; c=json.load(sys.stdin); [print("  %-40s %-8s %s%s" % (m["address"], m["status"], m["reachability"], "  (leader)" if m["leader"] else "")) for m in c["members"]]' 2>/dev/null ||
+          python3 -c 'import json,sys; c=json.load(sys.stdin); [print("  %-40s %-8s %-11s %s%s" % (m["address"], m["status"], m["reachability"], m.get("appVersion", ""), "  (leader)" if m["leader"] else "")) for m in c["members"]]' 2>/dev/null ||
           echo "  (no answer)"
         break
       fi
@@ -181,7 +183,7 @@ case "$command" in
     fi
     ;;
   *)
-    sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'
     exit 2
     ;;
 esac

@@ -26,6 +26,13 @@ if [[ ! -f "$sample" ]]; then
 fi
 find . -name '*.nupkg' -path '*/bin/*' -not -path './templates/*/content/*' | sort
 
+# The rolling-upgrade test's previous release (compat/*.tar.gz) is built once here, where no
+# per-test hang timeout runs (minutes on 2 cores); RollingUpgradeTests then reuses the build.
+echo "=== previous release for the rolling-upgrade test"
+dotnet test tests/RetailStreaming.Integration.Tests -c "$configuration" --no-build -nologo \
+  --filter "FullyQualifiedName~RetailStreaming.Integration.Tests.PreviousReleaseTests" --logger "console;verbosity=normal" ||
+  echo "the previous release did not build; the integration tests' run below says why"
+
 projects=(
   tests/RetailStreaming.Transforms.Tests
   tests/RetailStreaming.Transforms.Testing.Tests

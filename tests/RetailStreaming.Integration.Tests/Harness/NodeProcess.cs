@@ -92,6 +92,12 @@ public sealed class NodeProcess : IAsyncDisposable
     /// <summary>Extra command-line arguments after <c>run</c> (e.g. <c>--RetailStreaming:Node:Roles:0=capture</c>); read at each start.</summary>
     public List<string> Arguments { get; } = [];
 
+    /// <summary>
+    /// The node's dll to run (read at each start); null runs this build's (<see cref="NodeBinaries.NodeDll"/>).
+    /// The rolling-upgrade test runs the previous release's node here (Harness/PreviousRelease.cs).
+    /// </summary>
+    public string? NodeDll { get; set; }
+
     /// <summary>How long <see cref="StartAsync"/> waits for admin-url and /health by default.</summary>
     public TimeSpan StartTimeout { get; set; } = TimeSpan.FromSeconds(60);
 
@@ -131,7 +137,7 @@ public sealed class NodeProcess : IAsyncDisposable
             UseShellExecute = false,
             WorkingDirectory = DataDirectory,
         };
-        psi.ArgumentList.Add(NodeBinaries.NodeDll);
+        psi.ArgumentList.Add(NodeDll ?? NodeBinaries.NodeDll);
         psi.ArgumentList.Add("run");
         foreach (var argument in Arguments) psi.ArgumentList.Add(argument);
         psi.Environment["RS_ENVIRONMENT"] = "local";

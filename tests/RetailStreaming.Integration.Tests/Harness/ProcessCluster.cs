@@ -45,18 +45,18 @@ public sealed class ProcessCluster : IAsyncDisposable
     /// <summary>What the workflow status's <c>node</c> shows for node <paramref name="index"/>.</summary>
     public string StatusNode(int index) => $"127.0.0.1:{_ports[index]}";
 
-    /// <summary>Starts the seed nodes together (the first forms the cluster, the others join it).</summary>
-    public async Task StartSeedsAsync()
+    /// <summary>Starts the seed nodes together (the first forms the cluster, the others join it); <paramref name="nodeDll"/>: see <see cref="NodeProcess.NodeDll"/>.</summary>
+    public async Task StartSeedsAsync(string? nodeDll = null)
     {
-        for (var i = 0; i < SeedCount; i++) _nodes.Add(Create(i));
+        for (var i = 0; i < SeedCount; i++) _nodes.Add(Create(i, nodeDll));
         await Task.WhenAll(_nodes.Select(n => n.StartAsync(TimeSpan.FromSeconds(120))));
     }
 
-    /// <summary>Adds a node (not a seed) and starts it; it joins through the seeds that are up.</summary>
-    public async Task<NodeProcess> AddNodeAsync()
+    /// <summary>Adds a node (not a seed) and starts it; it joins through the seeds that are up; <paramref name="nodeDll"/>: see <see cref="NodeProcess.NodeDll"/>.</summary>
+    public async Task<NodeProcess> AddNodeAsync(string? nodeDll = null)
     {
         _ports.Add(FreePort());
-        var node = Create(_ports.Count - 1);
+        var node = Create(_ports.Count - 1, nodeDll);
         _nodes.Add(node);
         await node.StartAsync(TimeSpan.FromSeconds(120));
         return node;
@@ -116,9 +116,9 @@ public sealed class ProcessCluster : IAsyncDisposable
         foreach (var node in _nodes) await node.DisposeAsync();
     }
 
-    private NodeProcess Create(int index)
+    private NodeProcess Create(int index, string? nodeDll)
     {
-        var node = new NodeProcess(environment: SharedEnvironment, name: $"node{index + 1}");
+        var node = new NodeProcess(environment: SharedEnvironment, name: $"node{index + 1}") { NodeDll = nodeDll };
         node.Environment["RetailStreaming__Node__Port"] = _ports[index].ToString(System.Globalization.CultureInfo.InvariantCulture);
         node.Environment["RS_SEED_NODES"] = SeedNodes;
         return node;
