@@ -93,6 +93,8 @@ public static class IsolationBenchmark
             databases.Add(a);
             a.Write(w => w.InsertProduct(RetailWriter.Sku(1), "Product 1", 1, "grocery"));
             await queries.ApplyAsync("bench-iso-a", WorkflowFile.Retail("bench-iso-a", a, receiver.Url, SecretVariable), "bench-iso-a.yaml", CancellationToken.None);
+            // The snapshot (the product, a read) first: a row written before the capture is installed is part of it.
+            await WaitAsync(() => receiver.Records >= 1, TimeSpan.FromSeconds(120), "workflow A's snapshot");
             a.Write(w => w.InsertTicket("T-ISO-WARMUP", "S001", RetailWriter.Sku(1), 1, 2.0));
             await WaitAsync(() => receiver.Count >= 1, TimeSpan.FromSeconds(120), "workflow A's first change");
 
@@ -213,6 +215,11 @@ public static class IsolationBenchmark
 
         public int Count => _positions.Count;
 
+        /// <summary>Every record received, of any operation.</summary>
+        public long Records => Interlocked.Read(ref _records);
+
+        private long _records;
+
         public static async Task<LatencyReceiver> StartAsync(bool everything = false)
         {
             var receiver = new LatencyReceiver { _everything = everything };
@@ -239,6 +246,7 @@ public static class IsolationBenchmark
             using var doc = System.Text.Json.JsonDocument.Parse(body);
             foreach (var record in doc.RootElement.GetProperty("records").EnumerateArray())
             {
+                Interlocked.Increment(ref _records);
                 // Only streamed changes count (the snapshot's rows are reads), unless the receiver counts everything.
                 if (!_everything && record.GetProperty("operation").GetString() != "insert") continue;
                 var latency = DateTimeOffset.TryParse(record.GetProperty("commitTime").GetString(), CultureInfo.InvariantCulture,
