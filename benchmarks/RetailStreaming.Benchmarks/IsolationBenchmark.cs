@@ -144,7 +144,7 @@ public static class IsolationBenchmark
           kind: sqlite
           connection: "{db.ConnectionString}"
           tables: [products, tickets]
-          batchSize: 200
+          batchSize: 20
           pollInterval: 50ms
         transform:
           package: RetailStreaming.Samples.Spinner
