@@ -24,13 +24,13 @@ public sealed class TransformSlotsTests(ITestOutputHelper output) : WorkflowTest
         var connectors = new SlotConnectors(Connectors, slots);
         var node = StartNode(deps: Deps with { Connectors = connectors });
 
-        // Two spinners (as many as the machine's cores here), each with one read of 200 changes of
-        // 25 ms each: a read takes 5 s of its slot, and their first records come out only after it.
+        // Two spinners (as many as the machine's cores here), each with one read of 300 changes of
+        // 25 ms each: a read takes 7.5 s of its slot, and their first records come out only after it.
         string[] spinners = ["spinner-a", "spinner-b"];
         foreach (var spinner in spinners)
         {
-            Connectors.Source(spinner).Append(200);
-            await ApplyAsync(node, spinner, Yaml(spinner, batchSize: 200, maxRecords: 50));
+            Connectors.Source(spinner).Append(300);
+            await ApplyAsync(node, spinner, Yaml(spinner, batchSize: 300, maxRecords: 50));
         }
         await AwaitAssertAsync(() => Assert.True(slots.Busy == 1 && slots.Waiting >= 1, "the spinners should hold the slot and wait for it"),
             TimeSpan.FromSeconds(30), TimeSpan.FromMilliseconds(10));
@@ -44,7 +44,7 @@ public sealed class TransformSlotsTests(ITestOutputHelper output) : WorkflowTest
         foreach (var spinner in spinners)
         {
             var status = await StatusAsync(node, spinner);
-            Assert.True(status.DeliveredChanges < 200,
+            Assert.True(status.DeliveredChanges < 300,
                 $"{spinner} had delivered its whole first read before the normal workflow finished: the slot was not shared ({status})");
         }
     }
