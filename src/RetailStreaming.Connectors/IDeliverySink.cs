@@ -34,7 +34,11 @@ public sealed record DeliveryRecord(
     string Table,
     ChangeOperation Operation,
     DateTimeOffset CommitTime,
-    OutputRecord Record);
+    OutputRecord Record)
+{
+    /// <summary>The transform version that produced the record (a replay across a switch names the earlier one), when known.</summary>
+    public string? TransformVersion { get; init; }
+}
 
 /// <summary>What became of a batch: the records the endpoint refused for good (the rest were accepted).</summary>
 /// <param name="Refused">Refused records with the reason, in batch order.</param>

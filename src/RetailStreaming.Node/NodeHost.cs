@@ -85,6 +85,7 @@ public static class NodeHost
         options.Alerts.Validate();
         options.Sla.Validate();
         options.Observability.Validate();
+        options.Transforms.Validate();
         Directory.CreateDirectory(options.DataDirectory);
         // Both resolved first: a missing connection string or secret stops the node before anything starts.
         var journalConnectionString = options.JournalConnectionString;
@@ -122,7 +123,7 @@ public static class NodeHost
         builder.Services.AddSingleton<ITransformPackageRegistry>(store.TransformPackages);
         builder.Services.AddSingleton<IWorkflowConnectors>(sp =>
             new DefaultWorkflowConnectors(options.PackageDirectory, options.PackageCacheDirectory, sp.GetRequiredService<ILoggerFactory>(),
-                options.SecretsFile, new PublishedTransformSource(store.TransformPackages)));
+                options.SecretsFile, new PublishedTransformSource(store.TransformPackages), options.Transforms.CreateScheduler()));
         builder.Services.AddSingleton<WorkflowQueries>();
         builder.Services.AddSingleton(new AdminAudit());
         builder.Services.AddSingleton(sp => new DeadLetterRetention(sp.GetRequiredService<IDeadLetterStore>(), options));

@@ -220,6 +220,25 @@ public sealed class TransformsSection
 
     /// <summary>Where packages are extracted.</summary>
     public string CacheDirectory { get; set; } = "";
+
+    /// <summary>Transform calls running at once on the node, all workflows together; 0: one core fewer than the machine has, at least 1.</summary>
+    public int Slots { get; set; }
+
+    /// <summary>How long a workflow's transform keeps a slot for consecutive changes while another one waits.</summary>
+    public TimeSpan Slice { get; set; } = TransformHost.TransformScheduler.DefaultSlice;
+
+    /// <summary>The node's transform scheduler, as configured.</summary>
+    public TransformHost.TransformScheduler CreateScheduler() =>
+        new(Slots == 0 ? TransformHost.TransformScheduler.DefaultSlots : Slots, Slice);
+
+    /// <summary>Throws, naming the key, when a setting is out of range.</summary>
+    public void Validate()
+    {
+        if (Slots < 0)
+            throw new InvalidOperationException($"RetailStreaming:Transforms:Slots must be 0 (one core fewer than the machine has) or positive; got {Slots}.");
+        if (Slice <= TimeSpan.Zero || Slice > TimeSpan.FromSeconds(10))
+            throw new InvalidOperationException($"RetailStreaming:Transforms:Slice must be positive and at most 10 s (e.g. 00:00:00.002); got {Slice}.");
+    }
 }
 
 /// <summary>Log settings.</summary>

@@ -47,6 +47,7 @@ public sealed class TransformRunner : IDisposable
     private readonly Thread _thread;
     private readonly LoadedTransform? _owned;
     private readonly int _maxOutputs;
+    private readonly TransformScheduler? _scheduler;
     private ITransform? _transform;
     private int _busy;
     private int _disposed;
@@ -59,9 +60,10 @@ public sealed class TransformRunner : IDisposable
     /// <param name="timeBudget">The most time one change may take, enumeration included.</param>
     /// <param name="initializeBudget">The most time <see cref="Initialize"/> may take (default: the larger of the time budget and 30 s).</param>
     /// <param name="maxOutputsPerChange">The most records one change may produce.</param>
+    /// <param name="scheduler">The node's transform slots, taken for each change (none: the runner's thread runs unbounded).</param>
     public TransformRunner(LoadedTransform transform, TransformContext context, TimeSpan timeBudget,
-        TimeSpan? initializeBudget = null, int maxOutputsPerChange = DefaultMaxOutputsPerChange)
-        : this((transform ?? throw new ArgumentNullException(nameof(transform))).Transform, context, timeBudget, initializeBudget, maxOutputsPerChange) =>
+        TimeSpan? initializeBudget = null, int maxOutputsPerChange = DefaultMaxOutputsPerChange, TransformScheduler? scheduler = null)
+        : this((transform ?? throw new ArgumentNullException(nameof(transform))).Transform, context, timeBudget, initializeBudget, maxOutputsPerChange, scheduler) =>
         _owned = transform;
 
     /// <summary>Creates a runner over a transform instance (the local test harness's way; the runner does not own it).</summary>
@@ -70,8 +72,9 @@ public sealed class TransformRunner : IDisposable
     /// <param name="timeBudget">The most time one change may take, enumeration included.</param>
     /// <param name="initializeBudget">The most time <see cref="Initialize"/> may take (default: the larger of the time budget and 30 s).</param>
     /// <param name="maxOutputsPerChange">The most records one change may produce.</param>
+    /// <param name="scheduler">The node's transform slots, taken for each change (none: the runner's thread runs unbounded).</param>
     public TransformRunner(ITransform transform, TransformContext context, TimeSpan timeBudget,
-        TimeSpan? initializeBudget = null, int maxOutputsPerChange = DefaultMaxOutputsPerChange)
+        TimeSpan? initializeBudget = null, int maxOutputsPerChange = DefaultMaxOutputsPerChange, TransformScheduler? scheduler = null)
     {
         _transform = transform ?? throw new ArgumentNullException(nameof(transform));
         Context = context ?? throw new ArgumentNullException(nameof(context));
@@ -83,6 +86,7 @@ public sealed class TransformRunner : IDisposable
             throw new ArgumentOutOfRangeException(nameof(initializeBudget), initializeBudget, "The initialize budget must be positive and under 24 days.");
         ArgumentOutOfRangeException.ThrowIfLessThan(maxOutputsPerChange, 1);
         _maxOutputs = maxOutputsPerChange;
+        _scheduler = scheduler;
 
         _thread = new Thread(WorkLoop) { IsBackground = true, Name = $"transform {context.WorkflowId}" };
         _thread.Start();
@@ -142,6 +146,8 @@ public sealed class TransformRunner : IDisposable
     public TransformResult Run(ChangeEvent change)
     {
         ArgumentNullException.ThrowIfNull(change);
+        // Scheduled: the batch path keeps the wait for a slot out of the budget.
+        if (_scheduler is not null) return RunBatchAsync([change]).GetAwaiter().GetResult()[0];
         if (Enter(initializing: false) is not { } transform) return QuarantinedResult();
         var call = Post(() => Execute(transform, change));
         var started = Stopwatch.GetTimestamp();
@@ -152,6 +158,7 @@ public sealed class TransformRunner : IDisposable
     public async Task<TransformResult> RunAsync(ChangeEvent change)
     {
         ArgumentNullException.ThrowIfNull(change);
+        if (_scheduler is not null) return (await RunBatchAsync([change]).ConfigureAwait(false))[0];
         if (Enter(initializing: false) is not { } transform) return QuarantinedResult();
         var call = Post(() => Execute(transform, change));
         var started = Stopwatch.GetTimestamp();
@@ -187,7 +194,8 @@ public sealed class TransformRunner : IDisposable
         if (Enter(initializing: false) is not { } transform) return [QuarantinedResult()];
 
         var batch = new BatchCall(changes.Count);
-        batch.Started[0] = Stopwatch.GetTimestamp();
+        // Scheduled, the worker writes the first start once it holds a slot (0: not started yet).
+        if (_scheduler is null) batch.Started[0] = Stopwatch.GetTimestamp();
         _work.Add(() => ExecuteBatch(transform, changes, batch));
         var budgetTicks = (long)(TimeBudget.TotalSeconds * Stopwatch.Frequency);
         while (true)
@@ -195,12 +203,15 @@ public sealed class TransformRunner : IDisposable
             var index = Volatile.Read(ref batch.Index);
             if (index >= changes.Count) break;
             var started = Volatile.Read(ref batch.Started[index]);
-            var remaining = budgetTicks - (Stopwatch.GetTimestamp() - started);
+            // A change still waiting for a slot has not started: its budget has not begun.
+            var remaining = started == BatchCall.NotStarted ? budgetTicks : budgetTicks - (Stopwatch.GetTimestamp() - started);
             if (remaining <= 0)
             {
                 // The change at `index` is past its budget, unless the worker finishes it just now:
                 // whoever moves the index first decides.
                 if (Interlocked.CompareExchange(ref batch.Index, BatchCall.Abandoned, index) != index) continue;
+                // The abandoned call keeps its thread, not its slot: the other workflows go on.
+                Volatile.Read(ref batch.Lease)?.Release();
                 var results = new List<TransformResult>(index + 1);
                 for (var i = 0; i < index; i++) results.Add(batch.Results[i]!);
                 results.Add(Overran(started));
@@ -285,6 +296,8 @@ public sealed class TransformRunner : IDisposable
     private sealed class BatchCall(int count)
     {
         public const int Abandoned = -1;
+        public const long NotStarted = 0;
+        public TransformScheduler.Lease? Lease;
         public readonly long[] Started = new long[count];
         public readonly TransformResult[] Results = new TransformResult[count];
         public readonly TaskCompletionSource Done = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -293,17 +306,36 @@ public sealed class TransformRunner : IDisposable
 
     private void ExecuteBatch(ITransform transform, IReadOnlyList<ChangeEvent> changes, BatchCall batch)
     {
+        TransformScheduler.Lease? lease = null;
         for (var i = 0; i < changes.Count; i++)
         {
-            // The first change's start is the hand-over, as for a single change; the others' are
-            // written below, before the index moves to them.
+            if (_scheduler is not null && lease is null)
+            {
+                // Published before the start, so whoever abandons this change releases this slot.
+                lease = _scheduler.Acquire();
+                Volatile.Write(ref batch.Lease, lease);
+                Volatile.Write(ref batch.Started[i], Stopwatch.GetTimestamp());
+            }
+            // Unscheduled, the first change's start is the hand-over, as for a single change; the
+            // others' are written below, before the index moves to them.
             var result = Execute(transform, changes[i]);
             batch.Results[i] = result;
+            // The slot goes on to a waiting runner once this one has had its slice.
+            var yielding = lease is not null && (i + 1 == changes.Count || lease.ShouldYield);
+            if (yielding)
+            {
+                lease!.Release();
+                lease = null;
+            }
             // Written before the index moves (a full fence), so the waiting side reads a complete
             // result and the next change's start. When the waiting side abandoned this change, the
             // runner is quarantined and the transform is not called again.
-            if (i + 1 < changes.Count) batch.Started[i + 1] = Stopwatch.GetTimestamp();
-            if (Interlocked.CompareExchange(ref batch.Index, i + 1, i) != i) return;
+            if (i + 1 < changes.Count) batch.Started[i + 1] = yielding ? BatchCall.NotStarted : Stopwatch.GetTimestamp();
+            if (Interlocked.CompareExchange(ref batch.Index, i + 1, i) != i)
+            {
+                lease?.Release();
+                return;
+            }
         }
         batch.Done.SetResult();
     }

@@ -329,28 +329,14 @@ public sealed partial class WorkflowActor
     }
 
     /// <summary>
-    /// A replay runs the transform that runs now; the changes after <paramref name="from"/> must all
-    /// have been produced by that same transform (package, version, type, settings), so that each
-    /// record comes out as it did the first time (DESIGN.md, "Positions and checkpoints"). Version k
-    /// produced the changes after its switch position up to the next version's.
+    /// A replay runs each change on the transform that first produced it (DESIGN.md, "Positions and
+    /// checkpoints"; see <see cref="TransformSegmentsAfter"/>): it is refused only when one of those
+    /// definitions no longer validates, so its transform cannot be created again.
     /// </summary>
     private string? TransformSwitchAfter(SourcePosition from)
     {
-        var versions = _state.Definitions;
-        var current = _definition!.Transform;
-        var first = 0;
-        for (var i = 0; i < versions.Count; i++)
-            if (new SourcePosition(versions[i].AtPosition) <= from) first = i;
-        for (var i = versions.Count - 2; i >= first; i--)
-        {
-            WorkflowDefinitionReader.TryParse(versions[i].Yaml, versions[i].FileName, out var earlier, out _);
-            if (earlier is not null && SameTransform(earlier.Transform, current)) continue;
-            var boundary = versions[i + 1].AtPosition;
-            var what = earlier is null ? "a definition that no longer validates" : $"transform {earlier.Transform.Package} {earlier.Transform.Version}";
-            return $"the changes after {from} up to {boundary} were produced by definition v{versions[i].Version} ({what}), and a replay runs the " +
-                   $"current transform ({current.Package} {current.Version}); replay from {boundary} or later, so that every record is what it was";
-        }
-        return null;
+        TransformSegmentsAfter(from, _definition!, out var problem);
+        return problem;
     }
 
     private static bool SameTransform(TransformDefinition a, TransformDefinition b) =>

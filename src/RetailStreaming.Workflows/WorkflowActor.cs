@@ -432,7 +432,7 @@ public sealed partial class WorkflowActor : ReceivePersistentActor, IWithTimers
         {
             source = _deps.Connectors.CreateSource(def);
             sink = _deps.Connectors.CreateSink(def, new DeliveryObserver(Self, gen));
-            transform = _deps.Connectors.CreateTransform(def, new AkkaTransformLogger(_log));
+            transform = CreateStreamTransform(def);
         }
         catch (Exception e)
         {
@@ -461,7 +461,7 @@ public sealed partial class WorkflowActor : ReceivePersistentActor, IWithTimers
         Context.Watch(_delivery);
 
         var transformRef = _transform;
-        var budget = def.Transform.TimeBudget;
+        var budget = transform is ReplayTransform replaying ? replaying.LongestBudget : def.Transform.TimeBudget;
         var slack = _deps.Settings.TransformAskSlack;
         var batching = def.Delivery.Batching;
         // Elements up to the transform are the capture's reads (chunks of at most source.batchSize

@@ -134,6 +134,8 @@ public sealed class NdjsonFileSink : IDeliverySink
             writer.WriteString("table", record.Table);
             writer.WriteString("operation", record.Operation.ToString().ToLowerInvariant());
             writer.WriteString("commitTime", record.CommitTime.UtcDateTime.ToString("O", CultureInfo.InvariantCulture));
+            if (record.TransformVersion is { } version)
+                writer.WriteString("transformVersion", version);
             writer.WriteBoolean("deleted", record.Record.IsDelete);
             writer.WritePropertyName("data");
             record.Record.Payload.WriteTo(writer);

@@ -73,6 +73,8 @@ public static class WebhookPayload
         writer.WriteString("table", record.Table);
         writer.WriteString("operation", record.Operation.ToString().ToLowerInvariant());
         writer.WriteString("commitTime", record.CommitTime.UtcDateTime.ToString("O", CultureInfo.InvariantCulture));
+        if (record.TransformVersion is { } version)
+            writer.WriteString("transformVersion", version);
         // Only on deletes, so that the body of every other record stays as it was.
         if (record.Record.IsDelete)
             writer.WriteBoolean("deleted", true);

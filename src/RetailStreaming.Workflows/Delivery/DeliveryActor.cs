@@ -194,7 +194,7 @@ internal sealed class DeliveryActor : ReceiveActor
             {
                 var output = item.Outputs[i];
                 var record = new DeliveryRecord(IdempotencyKey.For(_workflowId, c.Position, i), _workflowId, c.Position, i,
-                    c.Table, c.Operation, c.CommitTime, output);
+                    c.Table, c.Operation, c.CommitTime, output) { TransformVersion = item.TransformVersion };
                 _lanes[LaneOf(output)].Queue.Enqueue(new Pending(record, item, batch));
                 batch.Outstanding++;
             }

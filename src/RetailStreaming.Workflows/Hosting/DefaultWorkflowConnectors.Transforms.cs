@@ -8,6 +8,9 @@ public sealed partial class DefaultWorkflowConnectors
 {
     private TransformLoader _loader = null!;
 
+    /// <summary>The node's transform slots, shared by every workflow's transform (see <see cref="TransformScheduler"/>).</summary>
+    public TransformScheduler TransformSlots { get; }
+
     private void InitializeTransforms(string packageDirectory, string cacheDirectory, ITransformPackageSource? publishedPackages) =>
         _loader = new TransformLoader(new TransformPackageStore(packageDirectory, cacheDirectory, publishedPackages));
 
@@ -17,7 +20,7 @@ public sealed partial class DefaultWorkflowConnectors
         var t = definition.Transform;
         var loaded = _loader.Load(t.Package, t.Version, t.Type);
         var context = new TransformContext(definition.Id, definition.Client, t.Version, t.Settings, logger);
-        var runner = new TransformRunner(loaded, context, t.TimeBudget);
+        var runner = new TransformRunner(loaded, context, t.TimeBudget, scheduler: TransformSlots);
         try
         {
             runner.Initialize();

@@ -33,9 +33,11 @@ public sealed partial class DefaultWorkflowConnectors : IWorkflowConnectors, IDi
     /// <param name="loggers">The node's loggers.</param>
     /// <param name="secretsFile">The node's secrets file, for <c>file:NAME</c> references (none by default).</param>
     /// <param name="publishedPackages">The packages published to the platform store, preferred to the folder (none by default).</param>
+    /// <param name="transformSlots">The node's transform scheduler (default: one core fewer than the machine has, 2 ms slices).</param>
     public DefaultWorkflowConnectors(string packageDirectory, string cacheDirectory, ILoggerFactory? loggers = null, string? secretsFile = null,
-        TransformHost.ITransformPackageSource? publishedPackages = null)
+        TransformHost.ITransformPackageSource? publishedPackages = null, TransformHost.TransformScheduler? transformSlots = null)
     {
+        TransformSlots = transformSlots ?? new TransformHost.TransformScheduler(TransformHost.TransformScheduler.DefaultSlots, TransformHost.TransformScheduler.DefaultSlice);
         _loggers = loggers ?? NullLoggerFactory.Instance;
         _secretsFile = secretsFile;
         InitializeTransforms(packageDirectory, cacheDirectory, publishedPackages);

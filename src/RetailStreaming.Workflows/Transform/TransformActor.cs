@@ -58,9 +58,11 @@ internal sealed class TransformActor : ReceiveActor
             {
                 var change = changes[i];
                 var outcome = outcomes[i];
+                // A replay across transform switches names, per change, the version that ran it.
+                var version = _transform is ReplayTransform replay ? replay.VersionOf(change) : _transform.Version;
                 if (outcome.Outputs is { } outputs)
                 {
-                    done[i] = new TransformedChange(change, outputs, false, _transform.Version);
+                    done[i] = new TransformedChange(change, outputs, false, version);
                     continue;
                 }
 
@@ -68,9 +70,9 @@ internal sealed class TransformActor : ReceiveActor
                 _log.Warning("Transform rejected change at {SourcePosition} ({Table} {Operation}); dead-lettered: {Reason}",
                     change.Position, change.Table, change.Operation, reason);
                 await _deadLetters.AddAsync(new DeadLetter(
-                    0, _workflowId, _clientId, "transform", change.Position.Value, null, _transform.Version,
+                    0, _workflowId, _clientId, "transform", change.Position.Value, null, version,
                     reason, ChangeEventJson.Serialize(change), null, DateTimeOffset.UtcNow), _stopping.Token);
-                done[i] = new TransformedChange(change, [], true, _transform.Version);
+                done[i] = new TransformedChange(change, [], true, version);
                 _workflow.Tell(new StageErrorReported(_generation, "transform", $"dead-lettered: {reason}", change.Position.Value));
                 if (outcome.Overran) (overrun, overrunAt) = (reason, change.Position);
             }
