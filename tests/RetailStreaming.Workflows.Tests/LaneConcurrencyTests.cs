@@ -23,7 +23,9 @@ public sealed class LaneConcurrencyTests(ITestOutputHelper output) : WorkflowTes
         const int count = 200;
         // 40 keys: both lanes get records (the lane is a hash of type and key).
         Func<long, long> keyOf = n => n % 40;
-        var sink = new SynchronousSink(Dilated(TimeSpan.FromSeconds(5)));
+        // Long enough for the second lane to start on a busy machine; short enough that lanes run one
+        // after the other still finish within the wait below, and fail on the assertion that says why.
+        var sink = new SynchronousSink(Dilated(TimeSpan.FromSeconds(1)));
         Connectors.Source(Id).Append(count, idOf: keyOf);
         var node = StartNode(deps: Deps with { Connectors = new OverlapConnectors(Connectors, sink) });
         await ApplyAsync(node, Id, Yaml(Id, maxRecords: 20).Replace("  batching:", "  parallelism: 2\n  batching:"));
