@@ -158,7 +158,7 @@ public static class PostgresBenchmark
             Console.WriteLine(string.Create(inv, $"end-to-end / bare-decode = {endToEnd.Rate / decode.Rate:0.00}"));
             Console.WriteLine(string.Create(inv,
                 $"end-to-end={endToEnd.Rate:0} bare-decode={decode.Rate:0} bare-pipeline={pipeline.Rate:0} ratio={endToEnd.Rate / pipeline.Rate:0.00} p50={p50:0.0} p99={p99:0.0} parallelism={parallelism} " +
-                $"cpu-ms-per-1000: end-to-end={endToEnd.CpuMsPer1000:0.0} bare-pipeline={pipeline.CpuMsPer1000:0.0}"));
+                $"cpu-ms-per-1000-platform={endToEnd.CpuMsPer1000:0.0} cpu-ms-per-1000-bare={pipeline.CpuMsPer1000:0.0}"));
             return 0;
         }
         finally
