@@ -95,6 +95,9 @@ internal sealed class PostgresIncrementalSnapshot(
         return true;
     }
 
+    /// <summary>True while a chunk of <paramref name="table"/> waits for its high watermark: only then does a streamed change's key matter.</summary>
+    public bool Watches(string table) => _live is { } live && live.High.Table == table;
+
     /// <summary>A streamed change of a row: it supersedes the row's snapshot in the chunks open for its table.</summary>
     public void OnChange(string table, string keyText)
     {

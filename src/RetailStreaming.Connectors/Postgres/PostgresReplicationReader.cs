@@ -221,7 +221,7 @@ internal sealed class PostgresReplicationReader : IAsyncDisposable
                 var shape = Shape(insert.Relation);
                 var row = await ReadTupleAsync(shape, insert.NewRow, cancellationToken);
                 await FillUnchangedAsync(shape, row, null, cancellationToken);
-                _snapshot.OnChange(shape.Table, KeyText(shape, row));
+                SupersedeSnapshotRow(shape, row);
                 await EmitAsync(shape.Table, ChangeOperation.Insert, KeyOf(shape, row), null, RowOf(shape, row), cancellationToken);
                 break;
             }
@@ -257,7 +257,7 @@ internal sealed class PostgresReplicationReader : IAsyncDisposable
             {
                 var shape = Shape(delete.Relation);
                 var old = await ReadTupleAsync(shape, delete.OldRow, cancellationToken);
-                _snapshot.OnChange(shape.Table, KeyText(shape, old));
+                SupersedeSnapshotRow(shape, old);
                 await EmitAsync(shape.Table, ChangeOperation.Delete, KeyOf(shape, old), RowOf(shape, old), null, cancellationToken);
                 break;
             }
@@ -266,7 +266,7 @@ internal sealed class PostgresReplicationReader : IAsyncDisposable
             {
                 var shape = Shape(delete.Relation);
                 var key = await ReadTupleAsync(shape, delete.Key, cancellationToken);
-                _snapshot.OnChange(shape.Table, KeyText(shape, key));
+                SupersedeSnapshotRow(shape, key);
                 var keyRow = KeyOf(shape, key);
                 await EmitAsync(shape.Table, ChangeOperation.Delete, keyRow, keyRow, null, cancellationToken);
                 break;
@@ -335,14 +335,23 @@ internal sealed class PostgresReplicationReader : IAsyncDisposable
     private ValueTask EmitReadAsync(string table, RowData key, RowData row, CancellationToken cancellationToken) =>
         EmitAsync(table, ChangeOperation.Read, key, null, row, cancellationToken);
 
+    /// <summary>
+    /// Tells the snapshot that a streamed change touched this row. The key's text is built only
+    /// while a chunk of the table is open: most changes arrive with no chunk waiting.
+    /// </summary>
+    private void SupersedeSnapshotRow(RelationShape shape, Cell[] cells)
+    {
+        if (_snapshot.Watches(shape.Table)) _snapshot.OnChange(shape.Table, KeyText(shape, cells));
+    }
+
     private static string KeyText(RelationShape shape, Cell[] cells) =>
         PostgresIncrementalSnapshot.KeyText(shape.Key.Order().Select(k => cells[k].Kind == CellKind.Value ? cells[k].Text : null));
 
     private async Task UpdateAsync(RelationShape shape, Cell[]? old, bool oldIsWholeRow, Cell[] row, CancellationToken cancellationToken)
     {
         await FillUnchangedAsync(shape, row, oldIsWholeRow ? old : null, cancellationToken);
-        _snapshot.OnChange(shape.Table, KeyText(shape, row));
-        if (old is not null) _snapshot.OnChange(shape.Table, KeyText(shape, old));
+        SupersedeSnapshotRow(shape, row);
+        if (old is not null) SupersedeSnapshotRow(shape, old);
         var after = RowOf(shape, row);
         if (old is not null && KeyChanged(shape, old, row))
         {

@@ -229,13 +229,17 @@ internal sealed class DeliveryActor : ReceiveActor
             }
             lane.Busy = true;
             var index = lane.Index;
-            RunLaneAsync(index, send, park).PipeTo(Self);
+            // On the thread pool, not in this handler: called from an async handler, the request's
+            // serialization, signing and every continuation would run on the actor's own scheduler,
+            // one lane after the other, and hold up the bookkeeping of the others. The lane touches
+            // no actor state; its outcome comes back as a message.
+            Task.Run(() => RunLaneAsync(index, send, park)).PipeTo(Self);
         }
     }
 
     private static (string Type, string Key) KeyOf(DeliveryRecord r) => (r.Record.Type, r.Record.Key);
 
-    /// <summary>One request of a lane (off the actor's thread): sends, then stores what was refused or parked.</summary>
+    /// <summary>One request of a lane (on the thread pool, never on the actor's thread): sends, then stores what was refused or parked.</summary>
     private async Task<LaneDone> RunLaneAsync(int lane, List<Pending> send, List<Pending> park)
     {
         var done = new List<Done>(send.Count + park.Count);
@@ -247,7 +251,10 @@ internal sealed class DeliveryActor : ReceiveActor
             var byRecord = new Dictionary<DeliveryRecord, Pending>(ReferenceEqualityComparer.Instance);
             foreach (var p in send) byRecord[p.Record] = p;
             // The sink's attempts are children of this span (Activity.Current flows into the sink).
-            using var span = _signals?.StartDelivery(send.Select(p => p.Change).Distinct().ToList());
+            // The changes are listed only when someone traces: this runs for every request.
+            using var span = _signals is { IsTracing: true } signals
+                ? signals.StartDelivery(send.Select(p => p.Change).Distinct(ReferenceEqualityComparer.Instance).Cast<TransformedChange>().ToList())
+                : null;
             var result = await _sink.DeliverAsync(send.Select(p => p.Record).ToList(), _stopping.Token);
             requests = result.Attempts;
             var refused = new HashSet<DeliveryRecord>(ReferenceEqualityComparer.Instance);

@@ -23,6 +23,9 @@ internal sealed class StreamSignals(WorkflowTelemetry? telemetry, string workflo
 
     private static bool Tracing => WorkflowTelemetry.Traces.HasListeners();
 
+    /// <summary>True when someone listens to the workflows' spans: what a span needs is worth gathering only then.</summary>
+    public bool IsTracing => Tracing;
+
     /// <summary>A read's root span (started when the read began); its context is kept for the later stages.</summary>
     public Activity? StartCapture(IReadOnlyList<ChangeEvent> read, DateTimeOffset startedAt)
     {
