@@ -2,8 +2,15 @@ using RetailStreaming.Transforms;
 
 namespace RetailStreaming.TransformHost.Tests.BadTransforms;
 
-// Transforms that take their process down (or never return) on a change of the table "poison" and
-// echo every other change: only process isolation survives them.
+// Transforms that take their process down (or never return) on a poison change and echo every
+// other change: only process isolation survives them.
+
+internal static class Poison
+{
+    /// <summary>A change of the table "poison", or whose key starts with "POISON" (a ticket id in the node tests).</summary>
+    public static bool Is(ChangeEvent change) =>
+        change.Table == "poison" || change.Key.Values.Any(v => v is string s && s.StartsWith("POISON", StringComparison.Ordinal));
+}
 
 /// <summary>Allocates until the heap is exhausted (OutOfMemoryException under a heap limit).</summary>
 public sealed class OutOfMemoryTransform : ITransform
@@ -12,7 +19,7 @@ public sealed class OutOfMemoryTransform : ITransform
 
     public IEnumerable<OutputRecord> Transform(ChangeEvent change, TransformContext context)
     {
-        if (change.Table == "poison")
+        if (Poison.Is(change))
             while (true) Hoard.Add(new byte[16 * 1024 * 1024]);
         return [Records.Echo(change)];
     }
@@ -23,7 +30,7 @@ public sealed class StackOverflowTransform : ITransform
 {
     public IEnumerable<OutputRecord> Transform(ChangeEvent change, TransformContext context)
     {
-        if (change.Table == "poison") return Recurse(change, 0);
+        if (Poison.Is(change)) return Recurse(change, 0);
         return [Records.Echo(change)];
     }
 
@@ -36,7 +43,7 @@ public sealed class ExitingTransform : ITransform
 {
     public IEnumerable<OutputRecord> Transform(ChangeEvent change, TransformContext context)
     {
-        if (change.Table == "poison")
+        if (Poison.Is(change))
         {
             Console.WriteLine("exiting on purpose");
             Environment.Exit(3);
@@ -50,7 +57,7 @@ public sealed class EndlessLoopTransform : ITransform
 {
     public IEnumerable<OutputRecord> Transform(ChangeEvent change, TransformContext context)
     {
-        if (change.Table == "poison")
+        if (Poison.Is(change))
         {
             var spins = 0L;
             while (true) spins++;
