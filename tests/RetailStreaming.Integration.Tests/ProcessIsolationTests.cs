@@ -89,6 +89,41 @@ public sealed class ProcessIsolationTests(SharedNodeFixture fixture)
         Assert.Contains("replaced (1 restart(s))", node.OutputTail(400));
     }
 
+    [Fact]
+    public async Task A_worker_that_dies_on_every_start_makes_the_workflow_fail_visibly_with_backoff_not_spin()
+    {
+        const string id = "it-process-isolation-dies";
+        var node = fixture.Node;
+        await PublishBadTransformsAsync(node);
+        await using var receiver = await WebhookReceiver.StartAsync(fixture.Secret);
+        using var db = RetailClientDatabase.Create(Path.Combine(fixture.WorkDirectory, "process-isolation-dies.db"));
+        db.Write(w => w.InsertTicket("T-DIES-001", "S001", "SKU-00001", 1, 2.0));
+        var yaml = WorkflowFile.Retail(id, db, receiver.Url, SharedNodeFixture.SecretVariable)
+            .Replace("package: RetailStreaming.Samples.Retail", $"package: {BadPackage}")
+            .Replace("type: RetailStreaming.Samples.Retail.RetailTransform", $"type: {BadPackage}.ExitOnInitializeTransform\n  isolation: process");
+
+        var (status, body) = await node.ApplyWorkflowAsync(yaml, "process-isolation-dies.yaml");
+        Assert.True(status == HttpStatusCode.OK, $"POST /api/workflows answered {(int)status}: {body}\n{node.OutputTail()}");
+
+        JsonElement? workflow = null;
+        await Eventually.UntilAsync("the workflow shows the worker's exit", TimeSpan.FromSeconds(60), async () =>
+        {
+            workflow = await node.WorkflowStatusAsync(id);
+            return workflow is { } s && s.GetProperty("state").GetString() == "restarting"
+                   && s.GetProperty("lastError").GetString() is { } e && e.Contains("exited with code 7");
+        }, () => $"status {workflow}\n{node.OutputTail()}");
+        Assert.Contains("while starting", workflow!.Value.GetProperty("lastError").GetString());
+
+        // Restarts follow the workflow's exponential backoff (1 s, 2 s, 4 s ... here): a few in a
+        // window of seconds, where a loop restarting the worker at once would make hundreds.
+        var before = workflow.Value.GetProperty("restarts").GetInt32();
+        await Task.Delay(TimeSpan.FromSeconds(6));
+        var after = (await node.WorkflowStatusAsync(id))!.Value.GetProperty("restarts").GetInt32();
+        Assert.InRange(after - before, 0, 4);
+        Assert.True(node.IsRunning, node.OutputTail());
+        Assert.Equal(0, receiver.Count);
+    }
+
     private static async Task PublishBadTransformsAsync(NodeProcess node)
     {
         var path = Path.Combine(AppContext.BaseDirectory, "transform-packages", $"{BadPackage}.1.0.0.nupkg");
