@@ -416,6 +416,8 @@ public sealed class IsolatedTransformRunner : IDisposable
 
         private async Task<(JsonObject? Frame, bool Ended)> NextFrameAsync(TimeSpan timeout, CancellationToken cancellationToken)
         {
+            // A result that has arrived already needs no timer: the worker often runs ahead of the host.
+            if (_results.Reader.TryRead(out var ready)) return (ready, false);
             using var timer = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             timer.CancelAfter(timeout);
             try
