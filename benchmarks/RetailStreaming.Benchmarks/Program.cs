@@ -10,6 +10,7 @@ var benchmarks = new Dictionary<string, Func<string[], Task<int>>>
     ["failover"] = FailoverBenchmark.RunAsync,
     ["scale"] = ScaleBenchmark.RunAsync,
     ["isolation"] = IsolationBenchmark.RunAsync,
+    ["isolation-process"] = ProcessIsolationBenchmark.RunAsync,
 };
 
 var name = args.FirstOrDefault();
@@ -22,6 +23,7 @@ if (name is null || !benchmarks.TryGetValue(name, out var run))
     Console.Error.WriteLine("  failover [--workflows 30] [--rounds 2]   3 node processes on PostgreSQL: kill -9 of the coordinator's node to its workflows delivering again");
     Console.Error.WriteLine("  scale [--workflows 100,500,1000] [--changes 100]   workflows on one node: memory per idle workflow, throughput with all active");
     Console.Error.WriteLine("  isolation [--for 20s] [--rate 100] [--spinners <cores>] [--spin-ms 20] [--unbounded-slots 64]   a workflow's latency alone and beside CPU-spinning transforms");
+    Console.Error.WriteLine("  isolation-process [--changes 20000] [--batch 500] [--singles 2000]   the sample transform in process vs in a worker process (transform.isolation: process)");
     return 2;
 }
 return await run(args[1..]);

@@ -11,7 +11,7 @@ internal sealed partial class DefinitionValidator(string file)
     private static readonly string[] RootKeys = ["id", "client", "source", "transform", "delivery", "health"];
     private static readonly string[] HealthKeys = ["lagThreshold", "stallAfter"];
     private static readonly string[] SourceKeys = ["kind", "connection", "connectionRef", "tables", "batchSize", "pollInterval", "heartbeatInterval", "retention"];
-    private static readonly string[] TransformKeys = ["package", "version", "type", "timeBudget", "settings", "autoRollback"];
+    private static readonly string[] TransformKeys = ["package", "version", "type", "timeBudget", "settings", "autoRollback", "isolation", "limits"];
     private static readonly string[] DeliveryKeys = ["kind", "url", "secretRef", "secretRefs", "timeout", "batching", "retry", "compression", "circuitBreaker", "parallelism", "onRefused", .. TargetKeys];
     private static readonly string[] BatchingKeys = ["maxRecords", "maxBytes", "maxWait"];
     private static readonly string[] CircuitBreakerKeys = ["failureThreshold", "coolDown"];
@@ -199,10 +199,16 @@ internal sealed partial class DefinitionValidator(string file)
         var timeBudget = Duration(f, "timeBudget") ?? TimeSpan.FromSeconds(5);
         var settings = Settings(f);
         var autoRollback = AutoRollback(f);
+        var (isolation, limits) = Isolation(f);
 
         return package is null || version is null || type is null
             ? null
-            : new TransformDefinition(package, version, type, timeBudget, settings) { AutoRollback = autoRollback };
+            : new TransformDefinition(package, version, type, timeBudget, settings)
+            {
+                AutoRollback = autoRollback,
+                Isolation = isolation,
+                Limits = limits,
+            };
     }
 
     /// <summary>Free-form keys; scalar values become strings (an empty value becomes "").</summary>

@@ -69,6 +69,30 @@ public sealed record TransformDefinition(
 {
     /// <summary>Rolls a new version back by itself when it fails too often right after it is applied; null: off.</summary>
     public AutoRollbackDefinition? AutoRollback { get; init; }
+
+    /// <summary>Where the transform runs: <see cref="InProcess"/> (the default) or <see cref="Process"/> (a worker process).</summary>
+    public string Isolation { get; init; } = InProcess;
+
+    /// <summary>The worker process's limits (<c>transform.limits</c>); only with <see cref="Process"/> isolation.</summary>
+    public TransformLimitsDefinition Limits { get; init; } = TransformLimitsDefinition.Default;
+
+    /// <summary><c>transform.isolation: inprocess</c>: in the node's process, in a collectible load context.</summary>
+    public const string InProcess = "inprocess";
+
+    /// <summary><c>transform.isolation: process</c>: in a worker process, killed and restarted when it overruns or dies.</summary>
+    public const string Process = "process";
+
+    /// <summary>The accepted <c>transform.isolation</c> values.</summary>
+    public static readonly string[] Isolations = [InProcess, Process];
+}
+
+/// <summary><c>transform.limits</c>: what one transform worker process may use (process isolation only).</summary>
+/// <param name="MemoryMb">The worker's GC heap limit in MiB (64 to 65,536; default 512): past it an allocation throws OutOfMemoryException.</param>
+/// <param name="CpuSeconds">The CPU seconds one worker process may use (RLIMIT_CPU; 1 to 86,400), or null: no limit (the default).</param>
+public sealed record TransformLimitsDefinition(int MemoryMb, int? CpuSeconds)
+{
+    /// <summary>512 MiB of heap, no CPU-time limit.</summary>
+    public static readonly TransformLimitsDefinition Default = new(512, null);
 }
 
 /// <summary>

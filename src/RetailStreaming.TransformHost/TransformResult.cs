@@ -16,6 +16,12 @@ public enum TransformFailureKind
 
     /// <summary>The runner is quarantined after an earlier overrun; the transform was not called.</summary>
     Quarantined = 4,
+
+    /// <summary>
+    /// Process isolation only: the worker process ended while it ran this change (Environment.Exit, a
+    /// stack overflow, a crash, its CPU-time limit); it is restarted for the next change.
+    /// </summary>
+    WorkerExited = 5,
 }
 
 /// <summary>The outcome of running a transform on one change.</summary>

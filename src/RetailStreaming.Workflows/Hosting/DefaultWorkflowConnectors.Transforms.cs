@@ -7,17 +7,22 @@ namespace RetailStreaming.Workflows.Hosting;
 public sealed partial class DefaultWorkflowConnectors
 {
     private TransformLoader _loader = null!;
+    private TransformPackageStore _packages = null!;
 
     /// <summary>The node's transform slots, shared by every workflow's transform (see <see cref="TransformScheduler"/>).</summary>
     public TransformScheduler TransformSlots { get; }
 
-    private void InitializeTransforms(string packageDirectory, string cacheDirectory, ITransformPackageSource? publishedPackages) =>
-        _loader = new TransformLoader(new TransformPackageStore(packageDirectory, cacheDirectory, publishedPackages));
+    private void InitializeTransforms(string packageDirectory, string cacheDirectory, ITransformPackageSource? publishedPackages)
+    {
+        _packages = new TransformPackageStore(packageDirectory, cacheDirectory, publishedPackages);
+        _loader = new TransformLoader(_packages);
+    }
 
     /// <inheritdoc />
     public IWorkflowTransform CreateTransform(WorkflowDefinition definition, ITransformLogger logger)
     {
         var t = definition.Transform;
+        if (t.Isolation == TransformDefinition.Process) return CreateProcessTransform(definition, logger);
         var loaded = _loader.Load(t.Package, t.Version, t.Type);
         var context = new TransformContext(definition.Id, definition.Client, t.Version, t.Settings, logger);
         var runner = new TransformRunner(loaded, context, t.TimeBudget, scheduler: TransformSlots);
