@@ -53,15 +53,31 @@ internal static class RegressRoutes
                 return Problem(400, "missing workflow", "Name the workflow: GET /api/regress/samples?workflow=<id>.");
             if (await queries.FindAsync(workflow, null, http.RequestAborted) is null)
                 return NoSuchWorkflow(workflow);
+            var definition = await CurrentDefinitionAsync(workflow, queries, http.RequestAborted);
             var samples = await store.RegressSamples.ListAsync(workflow, cancellationToken: http.RequestAborted);
-            return Results.Ok(samples.Select(s => new
+            return Results.Ok(new
             {
-                s.Id, s.Position, s.Table, s.Operation, s.TransformPackage, s.TransformVersion, s.RecordedAt,
-                key = JsonNode.Parse(s.Key),
-                input = JsonNode.Parse(s.InputJson),
-                outputs = JsonNode.Parse(s.OutputsJson),
-            }));
+                workflowId = workflow,
+                transformPackage = definition?.Transform.Package,
+                transformVersion = definition?.Transform.Version,
+                settings = definition?.Transform.Settings,
+                samples = samples.Select(s => new
+                {
+                    s.Id, s.Position, s.Table, s.Operation, s.TransformPackage, s.TransformVersion, s.RecordedAt,
+                    key = JsonNode.Parse(s.Key),
+                    input = JsonNode.Parse(s.InputJson),
+                    outputs = JsonNode.Parse(s.OutputsJson),
+                }),
+            });
         });
+    }
+
+    private static async Task<WorkflowDefinition?> CurrentDefinitionAsync(string id, WorkflowQueries queries, CancellationToken ct)
+    {
+        var history = await queries.HistoryAsync(id, ct);
+        return history.Versions.Count > 0 && WorkflowDefinitionReader.TryParse(history.Versions[^1].Yaml, history.Versions[^1].FileName, out var d, out _)
+            ? d
+            : null;
     }
 
     private static async Task<RegressReport> RunAsync(string id, WorkflowQueries queries, PlatformStore store, IWorkflowConnectors connectors, CancellationToken ct)
