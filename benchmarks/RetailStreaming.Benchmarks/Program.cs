@@ -9,6 +9,7 @@ var benchmarks = new Dictionary<string, Func<string[], Task<int>>>
     ["delivery"] = DeliveryBenchmark.RunAsync,
     ["failover"] = FailoverBenchmark.RunAsync,
     ["scale"] = ScaleBenchmark.RunAsync,
+    ["regress"] = RegressBenchmark.RunAsync,
 };
 
 var name = args.FirstOrDefault();
@@ -20,6 +21,7 @@ if (name is null || !benchmarks.TryGetValue(name, out var run))
     Console.Error.WriteLine("  postgres [--rows 200000] [--latency-for 15s] [--rate 2000] [--parallelism 4]   PostgreSQL capture: platform vs bare decode vs bare pipeline, and latency");
     Console.Error.WriteLine("  failover [--workflows 30] [--rounds 2]   3 node processes on PostgreSQL: kill -9 of the coordinator's node to its workflows delivering again");
     Console.Error.WriteLine("  scale [--workflows 100,500,1000] [--changes 100]   workflows on one node: memory per idle workflow, throughput with all active");
+    Console.Error.WriteLine("  regress [--batches 200] [--batch-size 500] [--flush-every 20]   recording regression samples: CPU and allocations per 1,000 changes");
     return 2;
 }
 return await run(args[1..]);

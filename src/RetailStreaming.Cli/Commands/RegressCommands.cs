@@ -200,11 +200,14 @@ internal static class RegressCommands
                 var refused = line.Any(d => d.Field == "error" && d.Actual is ['"', ..]);
                 if (refused) failed++; else different++;
                 if (differences.Count >= 20) continue;
-                var change = changes[line.Key];
                 var diff = string.Join("; ", line.Select(d =>
                     $"{(d.Record is { } r && line.Select(x => x.Record).Distinct().Count() > 1 ? $"[{r}]." : "")}{d.Field}: recorded {d.Expected ?? "nothing"}, now {d.Actual ?? "nothing"}"));
-                differences.Add(new OfflineDifference(change.Position.Value, change.Table, change.Operation.ToString().ToLowerInvariant(),
-                    ChangeEventJson.RowToJson(change.Key).ToJsonString(), refused ? "failed" : "different", diff));
+                // An expected line may name an input line that holds no change (a hand-edited file).
+                var kind = refused ? "failed" : "different";
+                differences.Add(changes.TryGetValue(line.Key, out var change)
+                    ? new OfflineDifference(change.Position.Value, change.Table, change.Operation.ToString().ToLowerInvariant(),
+                        ChangeEventJson.RowToJson(change.Key).ToJsonString(), kind, diff)
+                    : new OfflineDifference($"input line {line.Key}", "-", "-", "-", kind, diff));
             }
         }
         return new OfflineReport(name, identity.Id, identity.Version, samples, samples - different - failed, different, failed, 0, error, differences);
