@@ -42,12 +42,26 @@ public sealed class RegressSampleRecorder
     internal void Offer(string workflowId, string clientId, string package, IReadOnlyList<TransformedChange> done)
     {
         if (_settings.SampleSize == 0 || done.Count == 0) return;
+        // Only the newest SamplesPerFlush of each kind in the batch can be kept: pick them before
+        // taking the lock, newest first, so that a big batch costs a pass and a few enqueues.
+        var picked = new List<TransformedChange>(Math.Min(done.Count, _settings.SamplesPerFlush * 4));
+        var perKind = new Dictionary<(string Table, ChangeOperation Operation), int>();
+        for (var i = done.Count - 1; i >= 0; i--)
+        {
+            var d = done[i];
+            if (d.DeadLettered) continue;
+            var kind = (d.Change.Table, d.Change.Operation);
+            perKind.TryGetValue(kind, out var n);
+            if (n >= _settings.SamplesPerFlush) continue;
+            perKind[kind] = n + 1;
+            picked.Add(d);
+        }
         lock (_gate)
         {
-            foreach (var d in done)
+            for (var i = picked.Count - 1; i >= 0; i--)
             {
-                if (d.DeadLettered) continue;
-                var key = (workflowId, d.Change.Table, Operation(d.Change));
+                var d = picked[i];
+                var key = (workflowId, d.Change.Table, Operation(d.Change.Operation));
                 if (!_pending.TryGetValue(key, out var queue))
                     _pending[key] = queue = new Queue<Pending>();
                 queue.Enqueue(new Pending(clientId, package, d));
@@ -88,7 +102,14 @@ public sealed class RegressSampleRecorder
         }
     }
 
-    private static string Operation(ChangeEvent change) => change.Operation.ToString().ToLowerInvariant();
+    private static string Operation(ChangeOperation operation) => operation switch
+    {
+        ChangeOperation.Insert => "insert",
+        ChangeOperation.Update => "update",
+        ChangeOperation.Delete => "delete",
+        ChangeOperation.Read => "read",
+        var other => other.ToString().ToLowerInvariant(),
+    };
 }
 
 /// <summary>
