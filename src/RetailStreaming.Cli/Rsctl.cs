@@ -42,6 +42,12 @@ public static class Rsctl
                                             pack, load as a node does, compare with the expected files
           transform publish <file.nupkg>    into the cluster's package store (a version is immutable)
           transform list [<package-id>]     published versions
+          regress [--workflow <id>]         run every active workflow's recorded samples through the version it
+                                            runs, on this build; compare with the recorded records
+          regress --workflow <id> --export <dir>
+                                            write its recorded samples as fixture files (<dir>/<id>/)
+          regress --samples <dir> --package <project|.csproj|.nupkg> [--type T] [--update]
+                                            no node: run kept sample files through a package (CI)
           sla report [--client ID] [--from TIME] [--to TIME]
                                             per workflow uptime, paused time, p50/p99 latency, volume/day vs target
           context add <name> --node URL [--token TOKEN]
@@ -86,6 +92,7 @@ public static class Rsctl
                 "context" => ContextCommands.Run(session),
                 "transform" or "transforms" => await TransformCommands.RunAsync(session),
                 "sla" => await SlaCommands.RunAsync(session),
+                "regress" => await RegressCommands.RunAsync(session),
                 var other => throw CliException.Usage($"unknown command group '{other}'; run rsctl help"),
             };
         }

@@ -86,6 +86,7 @@ public static class NodeHost
         options.Sla.Validate();
         options.Observability.Validate();
         options.Transforms.Validate();
+        Regress.RegressSampleFlusher.Validate(options.Regress);
         Directory.CreateDirectory(options.DataDirectory);
         // Both resolved first: a missing connection string or secret stops the node before anything starts.
         var journalConnectionString = options.JournalConnectionString;
@@ -130,6 +131,7 @@ public static class NodeHost
         builder.Services.AddHostedService(sp => sp.GetRequiredService<DeadLetterRetention>());
         builder.Services.AddNodeHealth(options, journalConnectionString);
         builder.AddNodeSignals(options);
+        var samples = Regress.RegressSampleHosting.AddRegressSamples(builder.Services, store, options.Regress);
 
         builder.Services.AddAkka(ActorSystemName, (akka, services) =>
         {
@@ -160,6 +162,7 @@ public static class NodeHost
                     $"{options.Node.AdvertisedHostname}:{options.Node.Port}",
                     sp.GetRequiredService<WorkflowTelemetry>()), services)
                 .AddObservations(options.Pages.SampleInterval, options.Pages.TrailRecords)
+                .WithActors((system, _) => Workflows.Regress.RegressSamples.Get(system).Recorder = samples)
                 .WithActors((system, _) =>
                 {
                     // No seed nodes: this node forms its own one-node cluster.

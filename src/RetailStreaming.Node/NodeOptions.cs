@@ -49,6 +49,9 @@ public sealed class NodeOptions
     /// <summary>SLA targets and windows.</summary>
     public Health.SlaSection Sla { get; set; } = new();
 
+    /// <summary>Regression samples: how many each workflow keeps, how often they are written (Regress/RegressSampleFlusher.cs).</summary>
+    public Workflows.Regress.RegressSettings Regress { get; set; } = new();
+
     /// <summary>Metrics, traces and the log format (NodeSignals.cs).</summary>
     public ObservabilitySection Observability { get; set; } = new();
 

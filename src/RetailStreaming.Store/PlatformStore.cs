@@ -19,6 +19,7 @@ public abstract class PlatformStore : IDisposable
         TransformPackages = new TransformPackageRegistry(database);
         Alerts = new AlertStore(database);
         Sla = new SlaStore(database);
+        RegressSamples = new RegressSampleStore(database);
     }
 
     /// <summary>Alert firings and their resolution.</summary>
@@ -26,6 +27,9 @@ public abstract class PlatformStore : IDisposable
 
     /// <summary>Per-workflow SLA history: time up, down and paused, volume, latency.</summary>
     public SlaStore Sla { get; }
+
+    /// <summary>Recorded regression samples: a bounded sample of each workflow's transform inputs and outputs.</summary>
+    public RegressSampleStore RegressSamples { get; }
 
     /// <summary>Transform packages published to the cluster.</summary>
     public TransformPackageRegistry TransformPackages { get; }

@@ -207,6 +207,7 @@ public sealed partial class WorkflowActor : ReceivePersistentActor, IWithTimers
             if (!Current(m.Generation)) return;
             WatchForAutoRollback(m);
             HandToShadow(m);
+            OfferSamples(m);
         });
         Command<Terminated>(t =>
         {

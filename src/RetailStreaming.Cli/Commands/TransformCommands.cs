@@ -44,50 +44,14 @@ internal static class TransformCommands
         var loaded = new List<LoadedTransform>();
         try
         {
-            var feed = Path.Combine(work, "feed");
-            Directory.CreateDirectory(feed);
-            var nupkg = target.EndsWith(".nupkg", StringComparison.OrdinalIgnoreCase)
-                ? File.Exists(target) ? target : throw new CliException(ExitCodes.Failed, $"{target} does not exist")
-                : await PackAsync(s, ProjectFile(target), Path.Combine(work, "pack"));
-            var identity = Identity(nupkg);
-            // The store finds packages by file name, as a node's package folder does.
-            File.Copy(nupkg, Path.Combine(feed, $"{identity.Id}.{identity.Version}.nupkg"));
-            var loader = new TransformLoader(new TransformPackageStore(feed, Path.Combine(work, "cache")));
-
-            TransformTestResult result;
-            try
-            {
-                var types = loader.FindTransformTypes(identity.Id, identity.Version);
-                typeName ??= types.Count switch
-                {
-                    1 => types[0],
-                    0 => throw new CliException(ExitCodes.Failed,
-                        $"{identity.Id} {identity.Version} has no public class implementing ITransform with a public parameterless constructor"),
-                    _ => throw new CliException(ExitCodes.Failed,
-                        $"{identity.Id} {identity.Version} has {types.Count} transform types ({string.Join(", ", types)}); choose one with --type"),
-                };
-                result = TransformFixtures.Run(() =>
-                {
-                    var transform = loader.Load(identity.Id, identity.Version, typeName);
-                    loaded.Add(transform);
-                    return transform.Transform;
-                }, fixtures, new TransformTestOptions { UpdateExpected = update, TransformVersion = identity.Version });
-            }
-            catch (TransformLoadException e)
-            {
-                throw new CliException(ExitCodes.Failed, e.Message);
-            }
-            catch (Exception e) when (e is FixtureFormatException or FileNotFoundException or DirectoryNotFoundException)
-            {
-                throw new CliException(ExitCodes.Failed, e.Message);
-            }
+            var (identity, type, result) = await RunFixturesAsync(s, target, fixtures, typeName, update, work, loaded);
 
             if (s.Json)
                 Json.Write(s.Out, JsonSerializer.SerializeToElement(new
                 {
                     package = identity.Id,
                     identity.Version,
-                    type = typeName,
+                    type,
                     result.Passed,
                     fixtures = result.Fixtures.Select(f => new
                     {
@@ -97,7 +61,7 @@ internal static class TransformCommands
                 }, JsonSerializerOptions.Web));
             else
             {
-                s.Out.WriteLine($"{identity.Id} {identity.Version}, {typeName}");
+                s.Out.WriteLine($"{identity.Id} {identity.Version}, {type}");
                 s.Out.Write(result.Report.Replace(fixtures, Path.GetRelativePath(s.Env.WorkingDirectory, fixtures), StringComparison.Ordinal));
             }
             return result.Passed ? ExitCodes.Ok : ExitCodes.Failed;
@@ -107,6 +71,53 @@ internal static class TransformCommands
             foreach (var transform in loaded) transform.Dispose();
             try { Directory.Delete(work, recursive: true); }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException) { /* a temp folder: best effort */ }
+        }
+    }
+
+    /// <summary>
+    /// Packs the project (unless given a .nupkg), loads the package as a node does (its own collectible
+    /// load context, from a package folder) and runs the fixtures of <paramref name="fixtures"/>; the
+    /// transforms it loads are added to <paramref name="loaded"/> for the caller to dispose.
+    /// </summary>
+    internal static async Task<(TransformPackageIdentity Identity, string Type, TransformTestResult Result)> RunFixturesAsync(
+        Session s, string target, string fixtures, string? typeName, bool update, string work, List<LoadedTransform> loaded)
+    {
+        var feed = Path.Combine(work, "feed");
+        Directory.CreateDirectory(feed);
+        var nupkg = target.EndsWith(".nupkg", StringComparison.OrdinalIgnoreCase)
+            ? File.Exists(target) ? target : throw new CliException(ExitCodes.Failed, $"{target} does not exist")
+            : await PackAsync(s, ProjectFile(target), Path.Combine(work, "pack"));
+        var identity = Identity(nupkg);
+        // The store finds packages by file name, as a node's package folder does.
+        File.Copy(nupkg, Path.Combine(feed, $"{identity.Id}.{identity.Version}.nupkg"));
+        var loader = new TransformLoader(new TransformPackageStore(feed, Path.Combine(work, "cache")));
+
+        try
+        {
+            var types = loader.FindTransformTypes(identity.Id, identity.Version);
+            typeName ??= types.Count switch
+            {
+                1 => types[0],
+                0 => throw new CliException(ExitCodes.Failed,
+                    $"{identity.Id} {identity.Version} has no public class implementing ITransform with a public parameterless constructor"),
+                _ => throw new CliException(ExitCodes.Failed,
+                    $"{identity.Id} {identity.Version} has {types.Count} transform types ({string.Join(", ", types)}); choose one with --type"),
+            };
+            var result = TransformFixtures.Run(() =>
+            {
+                var transform = loader.Load(identity.Id, identity.Version, typeName);
+                loaded.Add(transform);
+                return transform.Transform;
+            }, fixtures, new TransformTestOptions { UpdateExpected = update, TransformVersion = identity.Version });
+            return (identity, typeName, result);
+        }
+        catch (TransformLoadException e)
+        {
+            throw new CliException(ExitCodes.Failed, e.Message);
+        }
+        catch (Exception e) when (e is FixtureFormatException or FileNotFoundException or DirectoryNotFoundException)
+        {
+            throw new CliException(ExitCodes.Failed, e.Message);
         }
     }
 

@@ -71,6 +71,7 @@ public static class AdminApi
         api.MapWorkflowShadowRoutes();
         api.MapPageRoutes();
         api.MapHealthRoutes();
+        api.MapRegressRoutes();
     }
 
     /// <summary>Only operator tokens pass (a route, or every route of a group): client tokens are read-only and see nothing but their workflows.</summary>

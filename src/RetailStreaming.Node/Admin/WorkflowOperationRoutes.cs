@@ -15,11 +15,15 @@ internal static class WorkflowOperationRoutes
 {
     public static void MapWorkflowOperationRoutes(this RouteGroupBuilder api)
     {
-        api.MapDelete("/workflows/{id}", async (string id, HttpContext http, WorkflowQueries queries) =>
+        api.MapDelete("/workflows/{id}", async (string id, HttpContext http, WorkflowQueries queries, RetailStreaming.Store.PlatformStore store) =>
         {
             if (await queries.FindAsync(id, null, http.RequestAborted) is null)
                 return NoSuchWorkflow(id);
-            return await queries.AskAsync(new WorkflowCommands.Delete(id), http.RequestAborted) switch
+            var reply = await queries.AskAsync(new WorkflowCommands.Delete(id), http.RequestAborted);
+            // Its regression samples hold client data and will never be run again.
+            if (reply is WorkflowReplies.Deleted)
+                await store.RegressSamples.DeleteAsync(id, http.RequestAborted);
+            return reply switch
             {
                 WorkflowReplies.Deleted { CaptureRemoved: true } d => Results.Ok(new
                 {

@@ -136,5 +136,28 @@ internal static class PostgresMigrations
                 PRIMARY KEY (workflow_id, hour, bucket)
             );
             """),
+        new(7, "regress_samples", """
+            -- A bounded sample of what each workflow's transform made of its changes (input and
+            -- outputs, the package version that made them), which `rsctl regress` runs again on the
+            -- current build. At most Regress:SampleSize rows per (workflow, table, operation): the
+            -- recorder deletes the oldest beyond it. Dead-lettered changes are not samples.
+            -- id orders the samples as recorded (newest kept); a change recorded again (a replay) replaces its row.
+            CREATE TABLE regress_samples (
+                id                bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                workflow_id       text COLLATE "C" NOT NULL,
+                position          text COLLATE "C" NOT NULL,
+                client_id         text COLLATE "C" NOT NULL,
+                source_table      text COLLATE "C" NOT NULL,
+                operation         text COLLATE "C" NOT NULL,
+                row_key           text NOT NULL,
+                transform_package text NOT NULL,
+                transform_version text NOT NULL,
+                input_json        text NOT NULL,
+                outputs_json      text NOT NULL,
+                recorded_at       timestamptz NOT NULL,
+                UNIQUE (workflow_id, position)
+            );
+            CREATE INDEX ix_regress_samples_kind ON regress_samples (workflow_id, source_table, operation, id);
+            """),
     ];
 }

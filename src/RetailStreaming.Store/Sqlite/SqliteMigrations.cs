@@ -131,5 +131,28 @@ internal static class SqliteMigrations
                 PRIMARY KEY (workflow_id, hour, bucket)
             ) STRICT;
             """),
+        new(7, "regress_samples", """
+            -- A bounded sample of what each workflow's transform made of its changes (input and
+            -- outputs, the package version that made them), which `rsctl regress` runs again on the
+            -- current build. At most Regress:SampleSize rows per (workflow, table, operation): the
+            -- recorder deletes the oldest beyond it. Dead-lettered changes are not samples.
+            -- id orders the samples as recorded (newest kept); a change recorded again (a replay) replaces its row.
+            CREATE TABLE regress_samples (
+                id                INTEGER PRIMARY KEY AUTOINCREMENT,
+                workflow_id       TEXT NOT NULL,
+                position          TEXT NOT NULL,
+                client_id         TEXT NOT NULL,
+                source_table      TEXT NOT NULL,
+                operation         TEXT NOT NULL,
+                row_key           TEXT NOT NULL,
+                transform_package TEXT NOT NULL,
+                transform_version TEXT NOT NULL,
+                input_json        TEXT NOT NULL,
+                outputs_json      TEXT NOT NULL,
+                recorded_at       TEXT NOT NULL,
+                UNIQUE (workflow_id, position)
+            ) STRICT;
+            CREATE INDEX ix_regress_samples_kind ON regress_samples (workflow_id, source_table, operation, id);
+            """),
     ];
 }

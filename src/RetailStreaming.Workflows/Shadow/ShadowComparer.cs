@@ -8,29 +8,34 @@ namespace RetailStreaming.Workflows.Shadow;
 /// Compares what a candidate transform made of one change with what the live one made: the same
 /// records in the same order (type, key, delete flag, payload as JSON values: member order does
 /// not matter, 12.50 equals 12.5). Returns null when they are equal, else one line per difference.
+/// The regress run compares recorded outputs with the current build's the same way, under its own names.
 /// </summary>
 internal static class ShadowComparer
 {
     private const int MaxLines = 10;
 
-    public static string? Diff(IReadOnlyList<OutputRecord> live, IReadOnlyList<OutputRecord> candidate)
+    public static string? Diff(IReadOnlyList<OutputRecord> live, IReadOnlyList<OutputRecord> candidate) =>
+        Diff(live, candidate, "live", "candidate");
+
+    /// <summary>As <see cref="Diff(IReadOnlyList{OutputRecord}, IReadOnlyList{OutputRecord})"/>, naming the two sides <paramref name="a"/> and <paramref name="b"/>.</summary>
+    public static string? Diff(IReadOnlyList<OutputRecord> live, IReadOnlyList<OutputRecord> candidate, string a, string b)
     {
         var lines = new List<string>();
         if (live.Count != candidate.Count)
-            lines.Add($"records: live {live.Count}, candidate {candidate.Count}");
+            lines.Add($"records: {a} {live.Count}, {b} {candidate.Count}");
         for (var i = 0; i < Math.Min(live.Count, candidate.Count) && lines.Count < MaxLines; i++)
         {
             var (l, c) = (live[i], candidate[i]);
             var at = live.Count == 1 && candidate.Count == 1 ? "" : $"[{i}].";
-            if (l.Type != c.Type) lines.Add($"{at}type: live {Quote(l.Type)}, candidate {Quote(c.Type)}");
-            if (l.Key != c.Key) lines.Add($"{at}key: live {Quote(l.Key)}, candidate {Quote(c.Key)}");
-            if (l.IsDelete != c.IsDelete) lines.Add($"{at}delete: live {l.IsDelete}, candidate {c.IsDelete}");
-            else if (!l.IsDelete) Payload(l.Payload, c.Payload, at + "payload", lines);
+            if (l.Type != c.Type) lines.Add($"{at}type: {a} {Quote(l.Type)}, {b} {Quote(c.Type)}");
+            if (l.Key != c.Key) lines.Add($"{at}key: {a} {Quote(l.Key)}, {b} {Quote(c.Key)}");
+            if (l.IsDelete != c.IsDelete) lines.Add($"{at}delete: {a} {l.IsDelete}, {b} {c.IsDelete}");
+            else if (!l.IsDelete) Payload(l.Payload, c.Payload, at + "payload", lines, a, b);
         }
         return lines.Count == 0 ? null : string.Join("; ", lines.Take(MaxLines));
     }
 
-    private static void Payload(JsonNode? live, JsonNode? candidate, string path, List<string> lines)
+    private static void Payload(JsonNode? live, JsonNode? candidate, string path, List<string> lines, string a, string b)
     {
         if (lines.Count >= MaxLines) return;
         switch (live, candidate)
@@ -39,16 +44,16 @@ internal static class ShadowComparer
                 foreach (var name in l.Select(p => p.Key).Union(c.Select(p => p.Key)).Order(StringComparer.Ordinal))
                 {
                     var (hasL, hasC) = (l.TryGetPropertyValue(name, out var lv), c.TryGetPropertyValue(name, out var cv));
-                    if (!hasC) lines.Add($"{path}.{name}: live {Text(lv)}, candidate missing");
-                    else if (!hasL) lines.Add($"{path}.{name}: live missing, candidate {Text(cv)}");
-                    else Payload(lv, cv, $"{path}.{name}", lines);
+                    if (!hasC) lines.Add($"{path}.{name}: {a} {Text(lv)}, {b} missing");
+                    else if (!hasL) lines.Add($"{path}.{name}: {a} missing, {b} {Text(cv)}");
+                    else Payload(lv, cv, $"{path}.{name}", lines, a, b);
                 }
                 return;
             case (JsonArray l, JsonArray c) when l.Count == c.Count:
-                for (var i = 0; i < l.Count; i++) Payload(l[i], c[i], $"{path}[{i}]", lines);
+                for (var i = 0; i < l.Count; i++) Payload(l[i], c[i], $"{path}[{i}]", lines, a, b);
                 return;
             default:
-                if (!SameValue(live, candidate)) lines.Add($"{path}: live {Text(live)}, candidate {Text(candidate)}");
+                if (!SameValue(live, candidate)) lines.Add($"{path}: {a} {Text(live)}, {b} {Text(candidate)}");
                 return;
         }
     }
