@@ -127,6 +127,8 @@ public static class PostgresBenchmark
                     Console.Error.WriteLine($"latency phase incomplete: {e.Message}");
                 }
                 var latencies = receiver.Latencies();
+                Console.Error.WriteLine("latency by second of arrival:");
+                foreach (var line in receiver.Timeline()) Console.Error.WriteLine(line);
                 p50 = Percentile(latencies, 0.50);
                 p99 = Percentile(latencies, 0.99);
                 await platform.StopAsync();
@@ -486,6 +488,7 @@ public static class PostgresBenchmark
         private readonly Stopwatch _clock = Stopwatch.StartNew();
         private readonly Lock _moments = new();
         private ConcurrentDictionary<string, double> _positions = new();
+        private ConcurrentQueue<(double At, double Latency)> _timeline = new();
         private WebApplication? _app;
         private Moment? _first;
         private Moment? _last;
@@ -537,6 +540,7 @@ public static class PostgresBenchmark
             lock (_moments)
             {
                 _positions = new ConcurrentDictionary<string, double>();
+                _timeline = new ConcurrentQueue<(double At, double Latency)>();
                 _offset = _clock.Elapsed;
                 _first = null;
                 _last = null;
@@ -544,6 +548,15 @@ public static class PostgresBenchmark
         }
 
         public double[] Latencies() => _positions.Values.Where(double.IsFinite).Order().ToArray();
+
+        /// <summary>The latencies by second of arrival since <see cref="Reset"/>: where a tail comes from (a stall, a start, a steady lag).</summary>
+        public IEnumerable<string> Timeline() =>
+            _timeline.Where(t => double.IsFinite(t.Latency)).GroupBy(t => (int)t.At).OrderBy(g => g.Key).Select(g =>
+            {
+                var sorted = g.Select(t => t.Latency).Order().ToArray();
+                return string.Create(CultureInfo.InvariantCulture,
+                    $"  second {g.Key,3}: {sorted.Length,5} changes, p50 {Percentile(sorted, 0.5),7:0.0} ms, max {sorted[^1],7:0.0} ms");
+            });
 
         private async Task<IResult> HandleAsync(HttpContext http)
         {
@@ -554,6 +567,9 @@ public static class PostgresBenchmark
                 return Results.Unauthorized();
             var now = DateTimeOffset.UtcNow;
             var positions = _positions;
+            var timeline = _timeline;
+            double at;
+            lock (_moments) at = (_clock.Elapsed - _offset).TotalSeconds;
             using var doc = System.Text.Json.JsonDocument.Parse(body);
             foreach (var record in doc.RootElement.GetProperty("records").EnumerateArray())
             {
@@ -561,7 +577,7 @@ public static class PostgresBenchmark
                 if (record.GetProperty("operation").GetString() != "insert") continue;
                 var latency = DateTimeOffset.TryParse(record.GetProperty("commitTime").GetString(), CultureInfo.InvariantCulture,
                     DateTimeStyles.RoundtripKind, out var commit) ? (now - commit).TotalMilliseconds : double.NaN;
-                positions.TryAdd(record.GetProperty("position").GetString()!, latency);
+                if (positions.TryAdd(record.GetProperty("position").GetString()!, latency)) timeline.Enqueue((at, latency));
             }
             var (cpu, allocated) = Span.Now();
             lock (_moments)

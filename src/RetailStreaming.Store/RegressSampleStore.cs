@@ -40,8 +40,8 @@ public sealed class RegressSampleStore
     internal RegressSampleStore(PlatformDatabase database) => _database = database;
 
     /// <summary>
-    /// Stores the samples in one transaction (a change already recorded for the workflow is replaced)
-    /// and then deletes, for each (workflow, table, operation) written, the oldest beyond
+    /// Stores the samples in one transaction (a change already recorded for the workflow is replaced;
+    /// samples of a workflow marked deleted are dropped) and then deletes, for each (workflow, table, operation) written, the oldest beyond
     /// <paramref name="bound"/>. Returns how many rows the bound deleted.
     /// </summary>
     public async Task<int> AddAsync(IReadOnlyList<RegressSample> samples, int bound, CancellationToken cancellationToken = default)
@@ -60,11 +60,13 @@ public sealed class RegressSampleStore
                     "DELETE FROM regress_samples WHERE workflow_id = @workflow_id AND position = @position", transaction)
                 .With("@workflow_id", s.WorkflowId).With("@position", s.Position))
                 await delete.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+            // Never for a deleted workflow: a flush picked before the deletion must not bring client data back.
             await using var insert = connection.Command("""
                     INSERT INTO regress_samples (workflow_id, position, client_id, source_table, operation, row_key,
                         transform_package, transform_version, input_json, outputs_json, recorded_at)
-                    VALUES (@workflow_id, @position, @client_id, @source_table, @operation, @row_key,
-                        @transform_package, @transform_version, @input_json, @outputs_json, @now)
+                    SELECT @workflow_id, @position, @client_id, @source_table, @operation, @row_key,
+                        @transform_package, @transform_version, @input_json, @outputs_json, @now
+                    WHERE NOT EXISTS (SELECT 1 FROM workflows WHERE workflow_id = @workflow_id AND deleted_at IS NOT NULL)
                     """, transaction)
                 .With("@workflow_id", s.WorkflowId).With("@position", s.Position).With("@client_id", s.ClientId)
                 .With("@source_table", s.Table).With("@operation", s.Operation).With("@row_key", s.Key)

@@ -39,6 +39,21 @@ public abstract class RegressSampleStoreTests : StoreTestBase
         Assert.Equal(2, await store.RegressSamples.DeleteAsync("wf-a"));
         Assert.Empty(await store.RegressSamples.ListAsync("wf-a"));
     }
+
+    [Fact]
+    public async Task Samples_of_a_deleted_workflow_are_not_written_again()
+    {
+        var store = await Database.OpenInitializedAsync();
+        await store.Workflows.RegisterAsync("wf-a", "acme");
+        await store.Workflows.RegisterAsync("wf-b", "acme");
+        await store.Workflows.MarkDeletedAsync("wf-a");
+
+        // A flush that picked samples before the deletion: wf-a's are dropped, wf-b's kept.
+        await store.RegressSamples.AddAsync([Sample("wf-a", 1), Sample("wf-b", 2)], bound: 5);
+
+        Assert.Empty(await store.RegressSamples.ListAsync("wf-a"));
+        Assert.Single(await store.RegressSamples.ListAsync("wf-b"));
+    }
 }
 
 public sealed class SqliteRegressSampleStoreTests : RegressSampleStoreTests
