@@ -55,6 +55,7 @@ public static class PostgresBenchmark
         var rows = int.Parse(Arg(args, "--rows") ?? "200000", CultureInfo.InvariantCulture);
         var latencyFor = DemoOptions.ParseDuration(Arg(args, "--latency-for") ?? "15s");
         var rate = int.Parse(Arg(args, "--rate") ?? "2000", CultureInfo.InvariantCulture);
+        var settle = DemoOptions.ParseDuration(Arg(args, "--settle") ?? "0s");
         var parallelism = int.Parse(Arg(args, "--parallelism") ?? "4", CultureInfo.InvariantCulture);
         var dataDirectory = Path.Combine(Path.GetTempPath(), $"rs-bench-pg-{Guid.NewGuid():N}");
 
@@ -114,6 +115,14 @@ public static class PostgresBenchmark
                 Console.Error.WriteLine($"end-to-end: {rows} in {startToLastSeconds:0.0}s from node start (first to last request {endToEnd.Seconds:0.0}s)");
 
                 // Latency at a steady rate, on the running node.
+                if (settle > TimeSpan.Zero)
+                {
+                    Console.Error.WriteLine($"settling {settle.TotalSeconds:0}s after the drain; server activity now:");
+                    foreach (var line in await ServerActivityAsync(database)) Console.Error.WriteLine("  " + line);
+                    await Task.Delay(settle);
+                    Console.Error.WriteLine("server activity after settling:");
+                    foreach (var line in await ServerActivityAsync(database)) Console.Error.WriteLine("  " + line);
+                }
                 receiver.Reset();
                 latencyChanges = await WritePacedAsync(database, rate, latencyFor, startAt: rows);
                 try
@@ -223,6 +232,20 @@ public static class PostgresBenchmark
             maxBackoff: 2s
             maxAttempts: 0
         """;
+
+    /// <summary>What the server is busy with besides us (autovacuum after a big write, a checkpoint): one line per backend.</summary>
+    private static async Task<List<string>> ServerActivityAsync(string database)
+    {
+        await using var connection = new NpgsqlConnection(database);
+        await connection.OpenAsync();
+        await using var command = new NpgsqlCommand(
+            "SELECT coalesce(backend_type, '') || ': ' || coalesce(state, '') || ' ' || left(coalesce(query, ''), 80) FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND backend_type NOT IN ('background writer', 'checkpointer', 'walwriter', 'logical replication launcher', 'autovacuum launcher')",
+            connection);
+        var lines = new List<string>();
+        await using var reader = await command.ExecuteReaderAsync();
+        while (await reader.ReadAsync()) lines.Add(reader.GetString(0));
+        return lines;
+    }
 
     private static async Task<WebApplication> StartPlatformAsync(NodeOptions node)
     {
