@@ -233,7 +233,7 @@ public static class PostgresBenchmark
             maxAttempts: 0
         """;
 
-    /// <summary>What the server is busy with besides us (autovacuum after a big write, a checkpoint): one line per backend.</summary>
+    /// <summary>What else the server runs (autovacuum workers, other sessions, the walsender), one line per backend; the always-present background processes are left out.</summary>
     private static async Task<List<string>> ServerActivityAsync(string database)
     {
         await using var connection = new NpgsqlConnection(database);
