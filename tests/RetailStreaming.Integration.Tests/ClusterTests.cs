@@ -18,6 +18,7 @@ public sealed class ClusterTests(PostgresServerFixture pg, ITestOutputHelper out
 {
     private const int Workflows = 30;
     private const string SecretVariable = "RS_IT_CLUSTER_SECRET";
+    private static readonly ClusterWorkflows Flows = new("it-cluster", Workflows);
     private const string TicketPrefix = "T-CL-";
     private static readonly TimeSpan FailoverLimit = TimeSpan.FromSeconds(60);
     private readonly string _work = Directory.CreateTempSubdirectory("rs-it-cluster-").FullName;
@@ -45,35 +46,14 @@ public sealed class ClusterTests(PostgresServerFixture pg, ITestOutputHelper out
 
             // 30 client databases, each with 10 products and 10 tickets (20 snapshot rows), and their workflows,
             // applied through the three nodes in turn.
-            for (var i = 0; i < Workflows; i++)
-            {
-                var db = RetailClientDatabase.Create(Path.Combine(_work, $"client-{i:D2}.db"));
-                databases.Add(db);
-                db.Write(w =>
-                {
-                    for (var p = 1; p <= 10; p++) w.InsertProduct(RetailWriter.Sku(p), $"Product {p}", p, "grocery");
-                    for (var t = 1; t <= 10; t++) w.InsertTicket($"{TicketPrefix}{t:D6}", "S001", RetailWriter.Sku(t), 1, 2.0);
-                });
-            }
-            await Task.WhenAll(Enumerable.Range(0, Workflows).Select(async i =>
-            {
-                var node = cluster.Nodes[i % 3];
-                var yaml = WorkflowFile.Retail(Id(i), databases[i], receivers[i].Url, SecretVariable)
-                    .Replace("pollInterval: 50ms", "pollInterval: 200ms", StringComparison.Ordinal)
-                    .Replace("maxWait: 50ms", "maxWait: 100ms", StringComparison.Ordinal);
-                var (status, body) = await node.ApplyWorkflowAsync(yaml, $"{Id(i)}.yaml");
-                Assert.True(status == HttpStatusCode.OK, $"{Id(i)}: POST /api/workflows on {node.Name} answered {(int)status}: {body}\n{node.OutputTail()}");
-            }));
-            await Eventually.UntilAsync("every workflow delivered its snapshot", TimeSpan.FromSeconds(120),
-                () => receivers.All(r => r.DistinctPositions >= 20),
-                () => $"snapshots delivered: {receivers.Count(r => r.DistinctPositions >= 20)} of {Workflows}\n{cluster.OutputTails()}");
-            var placement = await PlacementAsync(cluster, cluster.Nodes[1]);
-            Log($"30 workflows delivered their snapshots; per node: {Show(placement)}");
-            Assert.True(placement.Values.Distinct().Count() == 3, $"the workflows are not spread over the 3 nodes: {Show(placement)}");
+            await Flows.StartAsync(cluster, nodes: 3, _work, TicketPrefix, SecretVariable, databases, receivers);
+            var placement = await Flows.PlacementAsync(cluster, cluster.Nodes[1]);
+            Log($"30 workflows delivered their snapshots; per node: {ClusterWorkflows.Show(placement)}");
+            Assert.True(placement.Values.Distinct().Count() == 3, $"the workflows are not spread over the 3 nodes: {ClusterWorkflows.Show(placement)}");
 
             var writer = new RoundRobinWriter(databases, TicketPrefix, firstTicket: 11, hotTickets: 10, products: 10, round: TimeSpan.FromMilliseconds(250));
             writing = writer.RunAsync(stopWriting.Token);
-            await WaitForProgressAsync("the streams flow", cluster, receivers, writing, 20);
+            await ClusterWorkflows.WaitForProgressAsync("the streams flow", cluster, receivers, writing, 20);
 
             // SIGKILL of node1: the first seed, so the oldest member, which holds the shard coordinator.
             // Its workflows are not asked anything until they deliver again: a question would start
@@ -89,18 +69,18 @@ public sealed class ClusterTests(PostgresServerFixture pg, ITestOutputHelper out
             var back = new Dictionary<int, TimeSpan>();
             await Eventually.UntilAsync($"the {onKilled.Count} workflows of the killed node deliver again within {FailoverLimit.TotalSeconds:0}s", FailoverLimit, () =>
             {
-                foreach (var i in onKilled.Select(IndexOf))
+                foreach (var i in onKilled.Select(ClusterWorkflows.IndexOf))
                     if (!back.ContainsKey(i) && receivers[i].Records.Any(r => string.CompareOrdinal(r.Position, highestBeforeKill[i]) > 0))
                         back[i] = killedAt.Elapsed;
                 return back.Count == onKilled.Count;
-            }, () => $"back: {back.Count} of {onKilled.Count}; still waiting: {string.Join(", ", onKilled.Where(id => !back.ContainsKey(IndexOf(id))))}\n{cluster.OutputTails(60)}",
+            }, () => $"back: {back.Count} of {onKilled.Count}; still waiting: {string.Join(", ", onKilled.Where(id => !back.ContainsKey(ClusterWorkflows.IndexOf(id))))}\n{cluster.OutputTails(60)}",
                 every: TimeSpan.FromMilliseconds(100));
             var failover = back.Values.Max();
             Log($"failover={failover.TotalSeconds:0.0} (kill -9 of the coordinator's node to the last of its {onKilled.Count} workflows delivering again; first after {back.Values.Min().TotalSeconds:0.0}s)");
             await cluster.WaitForMembersAsync(TimeSpan.FromSeconds(30));
-            placement = await PlacementAsync(cluster, cluster.Nodes[1]);
+            placement = await Flows.PlacementAsync(cluster, cluster.Nodes[1]);
             Assert.DoesNotContain(cluster.StatusNode(0), placement.Values);
-            Log($"after the failover, per node: {Show(placement)}");
+            Log($"after the failover, per node: {ClusterWorkflows.Show(placement)}");
 
             // A fourth node joins (through the seeds that are still up) and shards move onto it.
             var fourth = await cluster.AddNodeAsync();
@@ -114,11 +94,11 @@ public sealed class ClusterTests(PostgresServerFixture pg, ITestOutputHelper out
                 return shards.TryGetValue(fourthAddress, out var s) && s.Entities > 0;
             }, () => $"shards per node: {string.Join(", ", shards.Select(s => $"{s.Key}={s.Value}"))}\n{cluster.OutputTails()}",
                 every: TimeSpan.FromSeconds(1));
-            placement = await PlacementAsync(cluster, fourth);
+            placement = await Flows.PlacementAsync(cluster, fourth);
             var onFourth = placement.Where(p => p.Value == cluster.StatusNode(3)).Select(p => p.Key).ToList();
-            Log($"rebalanced: shards per node {string.Join(", ", shards.Select(s => $"{s.Key}={s.Value}"))}; workflows per node {Show(placement)}");
+            Log($"rebalanced: shards per node {string.Join(", ", shards.Select(s => $"{s.Key}={s.Value}"))}; workflows per node {ClusterWorkflows.Show(placement)}");
             Assert.NotEmpty(onFourth);
-            await WaitForProgressAsync("the moved workflows deliver on node4", cluster, onFourth.Select(IndexOf).Select(i => receivers[i]).ToArray(), writing, 10);
+            await ClusterWorkflows.WaitForProgressAsync("the moved workflows deliver on node4", cluster, onFourth.Select(ClusterWorkflows.IndexOf).Select(i => receivers[i]).ToArray(), writing, 10);
 
             // node2 leaves with SIGTERM: its workflows drain, checkpoint and hand off; the nodes that
             // take them over resume at the checkpoint, so nothing delivered before is delivered again.
@@ -129,15 +109,15 @@ public sealed class ClusterTests(PostgresServerFixture pg, ITestOutputHelper out
             Log($"SIGTERM node2 holding {onLeaving.Count} workflows: exit code {exitCode}");
             Assert.True(exitCode == 0, $"node2 exited with {exitCode} after SIGTERM\n{leaving.OutputTail(150)}");
             await cluster.WaitForMembersAsync(TimeSpan.FromSeconds(60));
-            await WaitForProgressAsync("the workflows of node2 deliver elsewhere", cluster,
-                onLeaving.Select(IndexOf).Select(i => receivers[i]).ToArray(), writing, 10);
-            foreach (var i in onLeaving.Select(IndexOf))
+            await ClusterWorkflows.WaitForProgressAsync("the workflows of node2 deliver elsewhere", cluster,
+                onLeaving.Select(ClusterWorkflows.IndexOf).Select(i => receivers[i]).ToArray(), writing, 10);
+            foreach (var i in onLeaving.Select(ClusterWorkflows.IndexOf))
             {
                 var records = receivers[i].Records;
                 var before = records.Take(arrivedBeforeLeave[i]).Select(r => r.Id).ToHashSet(StringComparer.Ordinal);
                 var again = records.Skip(arrivedBeforeLeave[i]).Where(r => before.Contains(r.Id)).Select(r => $"#{r.Arrival} {r.Position}").ToList();
                 Assert.True(again.Count == 0,
-                    $"{Id(i)}: records delivered before node2's graceful leave came again (the hand-off did not drain and checkpoint): {DeliveryChecks.Show(again)}\n{leaving.OutputTail(100)}");
+                    $"{Flows.Id(i)}: records delivered before node2's graceful leave came again (the hand-off did not drain and checkpoint): {DeliveryChecks.Show(again)}\n{leaving.OutputTail(100)}");
             }
             Log($"node2 left; its {onLeaving.Count} workflows went on elsewhere without redelivery");
         }
@@ -151,55 +131,24 @@ public sealed class ClusterTests(PostgresServerFixture pg, ITestOutputHelper out
         // The reconciliation, workflow by workflow: every written change arrived, under its stable key, in per-key order.
         var problems = new List<string>();
         await Eventually.UntilAsync("every change of every workflow arrived", TimeSpan.FromSeconds(120), () =>
-            Enumerable.Range(0, Workflows).All(i => receivers[i].MissingPositions(DeliveryChecks.Positions(1, databases[i].LastChangeSequence(Id(i)))).Count == 0),
-            () => string.Join("\n", Enumerable.Range(0, Workflows).Select(i => (i, missing: receivers[i].MissingPositions(DeliveryChecks.Positions(1, databases[i].LastChangeSequence(Id(i))))))
-                .Where(x => x.missing.Count > 0).Select(x => $"{Id(x.i)}: {x.missing.Count} missing, first {x.missing[0]}")) + "\n" + cluster.OutputTails());
+            Enumerable.Range(0, Workflows).All(i => receivers[i].MissingPositions(DeliveryChecks.Positions(1, databases[i].LastChangeSequence(Flows.Id(i)))).Count == 0),
+            () => string.Join("\n", Enumerable.Range(0, Workflows).Select(i => (i, missing: receivers[i].MissingPositions(DeliveryChecks.Positions(1, databases[i].LastChangeSequence(Flows.Id(i))))))
+                .Where(x => x.missing.Count > 0).Select(x => $"{Flows.Id(x.i)}: {x.missing.Count} missing, first {x.missing[0]}")) + "\n" + cluster.OutputTails());
         long changes = 0, received = 0;
         for (var i = 0; i < Workflows; i++)
         {
             var records = receivers[i].Records;
-            var last = databases[i].LastChangeSequence(Id(i));
+            var last = databases[i].LastChangeSequence(Flows.Id(i));
             changes += last;
             received += records.Count;
-            if (receivers[i].BadSignatures > 0) problems.Add($"{Id(i)}: {receivers[i].BadSignatures} bad signatures");
-            if (records.Select(r => r.Id).Distinct().Count() != last) problems.Add($"{Id(i)}: {records.Select(r => r.Id).Distinct().Count()} distinct ids for {last} changes");
-            if (DeliveryChecks.DuplicatesWithAnotherId(records) is { Count: > 0 } otherId) problems.Add($"{Id(i)}: redelivered with another id: {DeliveryChecks.Show(otherId)}");
-            if (DeliveryChecks.UnstableKeys(Id(i), records) is { Count: > 0 } unstable) problems.Add($"{Id(i)}: unstable keys: {DeliveryChecks.Show(unstable)}");
-            if (DeliveryChecks.KeysGoingBackwards(records) is { Count: > 0 } backwards) problems.Add($"{Id(i)}: per-key order broken: {DeliveryChecks.Show(backwards)}");
+            if (receivers[i].BadSignatures > 0) problems.Add($"{Flows.Id(i)}: {receivers[i].BadSignatures} bad signatures");
+            if (records.Select(r => r.Id).Distinct().Count() != last) problems.Add($"{Flows.Id(i)}: {records.Select(r => r.Id).Distinct().Count()} distinct ids for {last} changes");
+            if (DeliveryChecks.DuplicatesWithAnotherId(records) is { Count: > 0 } otherId) problems.Add($"{Flows.Id(i)}: redelivered with another id: {DeliveryChecks.Show(otherId)}");
+            if (DeliveryChecks.UnstableKeys(Flows.Id(i), records) is { Count: > 0 } unstable) problems.Add($"{Flows.Id(i)}: unstable keys: {DeliveryChecks.Show(unstable)}");
+            if (DeliveryChecks.KeysGoingBackwards(records) is { Count: > 0 } backwards) problems.Add($"{Flows.Id(i)}: per-key order broken: {DeliveryChecks.Show(backwards)}");
         }
         Log($"{changes} changes over {Workflows} workflows, {received} records received ({received - changes} redelivered with their keys)");
         Assert.True(problems.Count == 0, string.Join("\n", problems));
-    }
-
-    private static string Id(int i) => $"it-cluster-{i:D2}";
-
-    private static int IndexOf(string id) => int.Parse(id[^2..], System.Globalization.CultureInfo.InvariantCulture);
-
-    /// <summary>Workflow id → the node its status says it runs on, once every workflow answers from a live node.</summary>
-    private static async Task<Dictionary<string, string>> PlacementAsync(ProcessCluster cluster, NodeProcess asked)
-    {
-        var placement = new Dictionary<string, string>();
-        var live = cluster.Running.Select(n => cluster.StatusNode(cluster.IndexOf(n))).ToHashSet();
-        await Eventually.UntilAsync("every workflow answers from a live node", TimeSpan.FromSeconds(60), async () =>
-        {
-            placement.Clear();
-            for (var i = 0; i < Workflows; i++)
-                placement[Id(i)] = WorkflowStatusJson.Text(await asked.WorkflowStatusAsync(Id(i)), "node");
-            return placement.Values.All(live.Contains);
-        }, () => Show(placement) + "\n" + cluster.OutputTails());
-        return placement;
-    }
-
-    private static string Show(Dictionary<string, string> placement) =>
-        string.Join(", ", placement.GroupBy(p => p.Value).OrderBy(g => g.Key, StringComparer.Ordinal).Select(g => $"{g.Key}: {g.Count()}"));
-
-    /// <summary>Waits until each receiver got <paramref name="changes"/> more distinct positions than now.</summary>
-    private static async Task WaitForProgressAsync(string what, ProcessCluster cluster, IReadOnlyList<WebhookReceiver> receivers, Task writing, int changes)
-    {
-        var from = receivers.Select(r => r.DistinctPositions).ToArray();
-        await Eventually.UntilAsync(what, TimeSpan.FromSeconds(90),
-            () => !writing.IsCompleted && receivers.Select((r, i) => r.DistinctPositions >= from[i] + changes).All(x => x),
-            () => $"progress: {receivers.Select((r, i) => r.DistinctPositions - from[i]).Count(d => d >= changes)} of {receivers.Count}; writer {writing.Status}\n{cluster.OutputTails()}");
     }
 
     private void Log(string line) => output.WriteLine($"[{_clock.Elapsed.TotalSeconds:0.0}s] {line}");

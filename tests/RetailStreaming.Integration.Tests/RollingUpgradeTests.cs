@@ -19,6 +19,7 @@ public sealed class RollingUpgradeTests(PostgresServerFixture pg, PreviousReleas
 {
     private const int Workflows = 10;
     private const string SecretVariable = "RS_IT_UPGRADE_SECRET";
+    private static readonly ClusterWorkflows Flows = new("it-upgrade", Workflows);
     private const string TicketPrefix = "T-UP-";
     /// <summary>No moment of the upgrade may go this long without a delivery to some workflow.</summary>
     private static readonly TimeSpan LongestPauseAllowed = TimeSpan.FromSeconds(30);
@@ -51,34 +52,13 @@ public sealed class RollingUpgradeTests(PostgresServerFixture pg, PreviousReleas
             await cluster.WaitForMembersAsync(TimeSpan.FromSeconds(90));
             Log("node1, node2 (previous release) up");
 
-            for (var i = 0; i < Workflows; i++)
-            {
-                var db = RetailClientDatabase.Create(Path.Combine(_work, $"client-{i:D2}.db"));
-                databases.Add(db);
-                db.Write(w =>
-                {
-                    for (var p = 1; p <= 10; p++) w.InsertProduct(RetailWriter.Sku(p), $"Product {p}", p, "grocery");
-                    for (var t = 1; t <= 10; t++) w.InsertTicket($"{TicketPrefix}{t:D6}", "S001", RetailWriter.Sku(t), 1, 2.0);
-                });
-            }
-            await Task.WhenAll(Enumerable.Range(0, Workflows).Select(async i =>
-            {
-                var node = cluster.Nodes[i % 2];
-                var yaml = WorkflowFile.Retail(Id(i), databases[i], receivers[i].Url, SecretVariable)
-                    .Replace("pollInterval: 50ms", "pollInterval: 200ms", StringComparison.Ordinal)
-                    .Replace("maxWait: 50ms", "maxWait: 100ms", StringComparison.Ordinal);
-                var (status, body) = await node.ApplyWorkflowAsync(yaml, $"{Id(i)}.yaml");
-                Assert.True(status == HttpStatusCode.OK, $"{Id(i)}: POST /api/workflows on {node.Name} answered {(int)status}: {body}\n{node.OutputTail()}");
-            }));
-            await Eventually.UntilAsync("every workflow delivered its snapshot", TimeSpan.FromSeconds(120),
-                () => receivers.All(r => r.DistinctPositions >= 20),
-                () => $"snapshots delivered: {receivers.Count(r => r.DistinctPositions >= 20)} of {Workflows}\n{cluster.OutputTails()}");
-            Log($"{Workflows} workflows delivered their snapshots on the previous release; per node: {Show(await PlacementAsync(cluster, cluster.Nodes[0]))}");
+            await Flows.StartAsync(cluster, nodes: 2, _work, TicketPrefix, SecretVariable, databases, receivers);
+            Log($"{Workflows} workflows delivered their snapshots on the previous release; per node: {ClusterWorkflows.Show(await Flows.PlacementAsync(cluster, cluster.Nodes[0]))}");
 
             var writer = new RoundRobinWriter(databases, TicketPrefix, firstTicket: 11, hotTickets: 10, products: 10, round: TimeSpan.FromMilliseconds(250));
             writing = writer.RunAsync(stopWriting.Token);
             watching = WatchAsync(cluster, receivers, stopWatching.Token);
-            await WaitForProgressAsync("the streams flow on the previous release", cluster, receivers, writing, 10);
+            await ClusterWorkflows.WaitForProgressAsync("the streams flow on the previous release", cluster, receivers, writing, 10);
 
             // node3 of this build joins. While the members' app-versions differ, Akka.NET's shard
             // allocation does not rebalance (a rolling update is in progress); the shards of a
@@ -100,10 +80,10 @@ public sealed class RollingUpgradeTests(PostgresServerFixture pg, PreviousReleas
 
             // Only this build now, and it runs every workflow.
             await AssertBuildsAsync(cluster, third, old: [], current: [2, 3]);
-            var placement = await PlacementAsync(cluster, fourth);
-            Log($"only this build runs: per node {Show(placement)}");
+            var placement = await Flows.PlacementAsync(cluster, fourth);
+            Log($"only this build runs: per node {ClusterWorkflows.Show(placement)}");
             Assert.All(placement, p => Assert.Contains(p.Value, new[] { cluster.StatusNode(2), cluster.StatusNode(3) }));
-            await WaitForProgressAsync("every workflow delivers on this build", cluster, receivers, writing, 10);
+            await ClusterWorkflows.WaitForProgressAsync("every workflow delivers on this build", cluster, receivers, writing, 10);
         }
         finally
         {
@@ -121,22 +101,22 @@ public sealed class RollingUpgradeTests(PostgresServerFixture pg, PreviousReleas
         // The reconciliation, workflow by workflow: every written change arrived, duplicates only with equal keys, per-key order.
         var reconciling = Stopwatch.StartNew();
         await Eventually.UntilAsync("every change of every workflow arrived", TimeSpan.FromSeconds(120), () =>
-            Enumerable.Range(0, Workflows).All(i => receivers[i].MissingPositions(DeliveryChecks.Positions(1, databases[i].LastChangeSequence(Id(i)))).Count == 0),
-            () => string.Join("\n", Enumerable.Range(0, Workflows).Select(i => (i, missing: receivers[i].MissingPositions(DeliveryChecks.Positions(1, databases[i].LastChangeSequence(Id(i))))))
-                .Where(x => x.missing.Count > 0).Select(x => $"{Id(x.i)}: {x.missing.Count} missing, first {x.missing[0]}")) + "\n" + cluster.OutputTails());
+            Enumerable.Range(0, Workflows).All(i => receivers[i].MissingPositions(DeliveryChecks.Positions(1, databases[i].LastChangeSequence(Flows.Id(i)))).Count == 0),
+            () => string.Join("\n", Enumerable.Range(0, Workflows).Select(i => (i, missing: receivers[i].MissingPositions(DeliveryChecks.Positions(1, databases[i].LastChangeSequence(Flows.Id(i))))))
+                .Where(x => x.missing.Count > 0).Select(x => $"{Flows.Id(x.i)}: {x.missing.Count} missing, first {x.missing[0]}")) + "\n" + cluster.OutputTails());
         var problems = new List<string>();
         long changes = 0, received = 0;
         for (var i = 0; i < Workflows; i++)
         {
             var records = receivers[i].Records;
-            var last = databases[i].LastChangeSequence(Id(i));
+            var last = databases[i].LastChangeSequence(Flows.Id(i));
             changes += last;
             received += records.Count;
-            if (receivers[i].BadSignatures > 0) problems.Add($"{Id(i)}: {receivers[i].BadSignatures} bad signatures");
-            if (records.Select(r => r.Id).Distinct().Count() != last) problems.Add($"{Id(i)}: {records.Select(r => r.Id).Distinct().Count()} distinct ids for {last} changes");
-            if (DeliveryChecks.DuplicatesWithAnotherId(records) is { Count: > 0 } otherId) problems.Add($"{Id(i)}: redelivered with another id: {DeliveryChecks.Show(otherId)}");
-            if (DeliveryChecks.UnstableKeys(Id(i), records) is { Count: > 0 } unstable) problems.Add($"{Id(i)}: unstable keys: {DeliveryChecks.Show(unstable)}");
-            if (DeliveryChecks.KeysGoingBackwards(records) is { Count: > 0 } backwards) problems.Add($"{Id(i)}: per-key order broken: {DeliveryChecks.Show(backwards)}");
+            if (receivers[i].BadSignatures > 0) problems.Add($"{Flows.Id(i)}: {receivers[i].BadSignatures} bad signatures");
+            if (records.Select(r => r.Id).Distinct().Count() != last) problems.Add($"{Flows.Id(i)}: {records.Select(r => r.Id).Distinct().Count()} distinct ids for {last} changes");
+            if (DeliveryChecks.DuplicatesWithAnotherId(records) is { Count: > 0 } otherId) problems.Add($"{Flows.Id(i)}: redelivered with another id: {DeliveryChecks.Show(otherId)}");
+            if (DeliveryChecks.UnstableKeys(Flows.Id(i), records) is { Count: > 0 } unstable) problems.Add($"{Flows.Id(i)}: unstable keys: {DeliveryChecks.Show(unstable)}");
+            if (DeliveryChecks.KeysGoingBackwards(records) is { Count: > 0 } backwards) problems.Add($"{Flows.Id(i)}: per-key order broken: {DeliveryChecks.Show(backwards)}");
         }
         Log($"reconciled in {reconciling.Elapsed.TotalSeconds:0.0}s: {changes} changes over {Workflows} workflows, {received} records received ({received - changes} redelivered with their keys)");
         Assert.True(problems.Count == 0, string.Join("\n", problems));
@@ -151,29 +131,29 @@ public sealed class RollingUpgradeTests(PostgresServerFixture pg, PreviousReleas
     {
         var leaving = cluster.Nodes[index];
         var asked = cluster.Running.First(n => n != leaving);
-        var onLeaving = (await PlacementAsync(cluster, asked)).Where(p => p.Value == cluster.StatusNode(index)).Select(p => p.Key).ToList();
+        var onLeaving = (await Flows.PlacementAsync(cluster, asked)).Where(p => p.Value == cluster.StatusNode(index)).Select(p => p.Key).ToList();
         var clock = Stopwatch.StartNew();
         var exitCode = await leaving.StopAsync(TimeSpan.FromSeconds(90));
         var arrivedBeforeLeave = receivers.Select(r => r.Count).ToArray();
         Log($"SIGTERM {leaving.Name} (previous release) holding {onLeaving.Count} workflows: exit code {exitCode} after {clock.Elapsed.TotalSeconds:0.0}s");
         Assert.True(exitCode == 0, $"{leaving.Name} exited with {exitCode} after SIGTERM\n{leaving.OutputTail(150)}");
         await cluster.WaitForMembersAsync(TimeSpan.FromSeconds(60));
-        await WaitForProgressAsync($"the workflows of {leaving.Name} deliver on this build", cluster,
-            onLeaving.Select(IndexOf).Select(i => receivers[i]).ToArray(), writing, 10);
-        foreach (var i in onLeaving.Select(IndexOf))
+        await ClusterWorkflows.WaitForProgressAsync($"the workflows of {leaving.Name} deliver on this build", cluster,
+            onLeaving.Select(ClusterWorkflows.IndexOf).Select(i => receivers[i]).ToArray(), writing, 10);
+        foreach (var i in onLeaving.Select(ClusterWorkflows.IndexOf))
         {
             var records = receivers[i].Records;
             var before = records.Take(arrivedBeforeLeave[i]).Select(r => r.Id).ToHashSet(StringComparer.Ordinal);
             var again = records.Skip(arrivedBeforeLeave[i]).Where(r => before.Contains(r.Id)).Select(r => $"#{r.Arrival} {r.Position}").ToList();
             Assert.True(again.Count == 0,
-                $"{Id(i)}: records delivered before {leaving.Name}'s graceful leave came again (the hand-off to this build did not resume at the checkpoint): {DeliveryChecks.Show(again)}\n{cluster.OutputTails(100)}");
+                $"{Flows.Id(i)}: records delivered before {leaving.Name}'s graceful leave came again (the hand-off to this build did not resume at the checkpoint): {DeliveryChecks.Show(again)}\n{cluster.OutputTails(100)}");
         }
-        var placement = await PlacementAsync(cluster, asked);
+        var placement = await Flows.PlacementAsync(cluster, asked);
         var newNodes = takenOverBy.Select(cluster.StatusNode).ToHashSet();
         var elsewhere = onLeaving.Where(id => !newNodes.Contains(placement[id])).Select(id => $"{id} on {placement[id]}").ToList();
         Assert.True(elsewhere.Count == 0,
             $"workflows of {leaving.Name} did not move to this build's nodes ({string.Join(", ", newNodes)}): {string.Join(", ", elsewhere)}");
-        Log($"{leaving.Name} left after {clock.Elapsed.TotalSeconds:0.0}s; its {onLeaving.Count} workflows went on on this build without redelivery; per node {Show(placement)}");
+        Log($"{leaving.Name} left after {clock.Elapsed.TotalSeconds:0.0}s; its {onLeaving.Count} workflows went on on this build without redelivery; per node {ClusterWorkflows.Show(placement)}");
     }
 
     /// <summary>
@@ -289,39 +269,8 @@ public sealed class RollingUpgradeTests(PostgresServerFixture pg, PreviousReleas
         return watch;
     });
 
-    private static string Id(int i) => $"it-upgrade-{i:D2}";
-
-    private static int IndexOf(string id) => int.Parse(id[^2..], System.Globalization.CultureInfo.InvariantCulture);
-
-    /// <summary>Workflow id → the node its status says it runs on, once every workflow answers from a live node.</summary>
-    private static async Task<Dictionary<string, string>> PlacementAsync(ProcessCluster cluster, NodeProcess asked)
-    {
-        var placement = new Dictionary<string, string>();
-        var live = cluster.Running.Select(n => cluster.StatusNode(cluster.IndexOf(n))).ToHashSet();
-        await Eventually.UntilAsync("every workflow answers from a live node", TimeSpan.FromSeconds(60), async () =>
-        {
-            placement.Clear();
-            for (var i = 0; i < Workflows; i++)
-                placement[Id(i)] = WorkflowStatusJson.Text(await asked.WorkflowStatusAsync(Id(i)), "node");
-            return placement.Values.All(live.Contains);
-        }, () => Show(placement) + "\n" + cluster.OutputTails());
-        return placement;
-    }
-
     private static string Show(Dictionary<string, (int Shards, int Entities)> shards) =>
         string.Join(", ", shards.Select(s => $"{s.Key}={s.Value}"));
-
-    private static string Show(Dictionary<string, string> placement) =>
-        string.Join(", ", placement.GroupBy(p => p.Value).OrderBy(g => g.Key, StringComparer.Ordinal).Select(g => $"{g.Key}: {g.Count()}"));
-
-    /// <summary>Waits until each receiver got <paramref name="changes"/> more distinct positions than now.</summary>
-    private static async Task WaitForProgressAsync(string what, ProcessCluster cluster, IReadOnlyList<WebhookReceiver> receivers, Task writing, int changes)
-    {
-        var from = receivers.Select(r => r.DistinctPositions).ToArray();
-        await Eventually.UntilAsync(what, TimeSpan.FromSeconds(90),
-            () => !writing.IsCompleted && receivers.Select((r, i) => r.DistinctPositions >= from[i] + changes).All(x => x),
-            () => $"progress: {receivers.Select((r, i) => r.DistinctPositions - from[i]).Count(d => d >= changes)} of {receivers.Count}; writer {writing.Status}\n{cluster.OutputTails()}");
-    }
 
     private void Log(string line) => output.WriteLine($"[{_clock.Elapsed.TotalSeconds:0.0}s] {line}");
 
