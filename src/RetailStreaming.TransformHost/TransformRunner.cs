@@ -202,6 +202,13 @@ public sealed class TransformRunner : IDisposable
         {
             var index = Volatile.Read(ref batch.Index);
             if (index >= changes.Count) break;
+            if (index == BatchCall.Abandoned)
+            {
+                // The worker found a change past its budget itself (this side was late to look): it
+                // has stopped the batch there and completes it now.
+                await batch.Done.Task.ConfigureAwait(false);
+                break;
+            }
             var started = Volatile.Read(ref batch.Started[index]);
             // A change still waiting for a slot has not started: its budget has not begun.
             var remaining = started == BatchCall.NotStarted ? budgetTicks : budgetTicks - (Stopwatch.GetTimestamp() - started);
@@ -227,6 +234,8 @@ public sealed class TransformRunner : IDisposable
                 // Check which change runs now and how long it has run.
             }
         }
+        if (batch.OverranAt is var overranAt and >= 0)
+            return batch.Results.Take(overranAt + 1).ToList(); // the runner stays busy: it is quarantined
         Volatile.Write(ref _busy, 0);
         return batch.Results!;
     }
@@ -269,15 +278,16 @@ public sealed class TransformRunner : IDisposable
 
     private TransformResult Completed(Task<TransformResult> call)
     {
+        // Returned, but past its budget: the waiting side was late to look. It overran all the same.
+        if (call.Result.Elapsed > TimeBudget) return OverranAfter(call.Result.Elapsed);
         Volatile.Write(ref _busy, 0);
         return call.Result;
     }
 
-    private TransformResult Overran(long started)
-    {
-        var elapsed = Stopwatch.GetElapsedTime(started);
-        return new TransformResult.Failed(TransformFailureKind.Overran, Overrun("Transform", TimeBudget, elapsed), elapsed);
-    }
+    private TransformResult Overran(long started) => OverranAfter(Stopwatch.GetElapsedTime(started));
+
+    private TransformResult OverranAfter(TimeSpan elapsed) =>
+        new TransformResult.Failed(TransformFailureKind.Overran, Overrun("Transform", TimeBudget, elapsed), elapsed);
 
     private string Overrun(string call, TimeSpan budget, TimeSpan elapsed)
     {
@@ -302,6 +312,8 @@ public sealed class TransformRunner : IDisposable
         public readonly TransformResult[] Results = new TransformResult[count];
         public readonly TaskCompletionSource Done = new(TaskCreationOptions.RunContinuationsAsynchronously);
         public int Index;
+        /// <summary>The change the worker itself found past its budget (-1: none).</summary>
+        public int OverranAt = -1;
     }
 
     private void ExecuteBatch(ITransform transform, IReadOnlyList<ChangeEvent> changes, BatchCall batch)
@@ -319,6 +331,18 @@ public sealed class TransformRunner : IDisposable
             // Unscheduled, the first change's start is the hand-over, as for a single change; the
             // others' are written below, before the index moves to them.
             var result = Execute(transform, changes[i]);
+            if (result.Elapsed > TimeBudget)
+            {
+                // Past its budget, though it returned: the waiting side was late to look (a busy
+                // machine). The change overran all the same, so the batch stops here, as it would
+                // have, and the runner is quarantined: the verdict must not depend on the load.
+                lease?.Release();
+                if (Interlocked.CompareExchange(ref batch.Index, BatchCall.Abandoned, i) != i) return;
+                batch.Results[i] = OverranAfter(result.Elapsed);
+                batch.OverranAt = i;
+                batch.Done.SetResult();
+                return;
+            }
             batch.Results[i] = result;
             // The slot goes on to a waiting runner once this one has had its slice.
             var yielding = lease is not null && (i + 1 == changes.Count || lease.ShouldYield);
