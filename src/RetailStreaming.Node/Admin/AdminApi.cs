@@ -48,6 +48,8 @@ public static class AdminApi
                 }
                 return result;
             })
+            // Inside the audit, so that a call that failed is logged with the status it got.
+            .AddEndpointFilter(AdminFailures.InvokeAsync)
             .AddEndpointFilter(async (ctx, next) =>
             {
                 var http = ctx.HttpContext;

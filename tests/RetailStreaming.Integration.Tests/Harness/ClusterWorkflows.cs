@@ -40,7 +40,9 @@ internal sealed class ClusterWorkflows(string idPrefix, int count)
                 .Replace("pollInterval: 50ms", "pollInterval: 200ms", StringComparison.Ordinal)
                 .Replace("maxWait: 50ms", "maxWait: 100ms", StringComparison.Ordinal);
             var (status, body) = await node.ApplyWorkflowAsync(yaml, $"{Id(i)}.yaml");
-            Assert.True(status == HttpStatusCode.OK, $"{Id(i)}: POST /api/workflows on {node.Name} answered {(int)status}: {body}\n{node.OutputTail()}");
+            // The answer first and again last: a CI log keeps only the end of a long message.
+            Assert.True(status == HttpStatusCode.OK, $"{Id(i)}: POST /api/workflows on {node.Name} answered {(int)status}: {body}\n{node.OutputTail()}\n" +
+                                                     $"{Id(i)}: POST /api/workflows on {node.Name} answered {(int)status}: {body}");
         }));
         await Eventually.UntilAsync("every workflow delivered its snapshot", TimeSpan.FromSeconds(120),
             () => receivers.All(r => r.DistinctPositions >= 20),
