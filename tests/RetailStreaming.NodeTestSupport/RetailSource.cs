@@ -1,9 +1,9 @@
 using Microsoft.Data.Sqlite;
 
-namespace RetailStreaming.Cli.Tests.Support;
+namespace RetailStreaming.NodeTestSupport;
 
 /// <summary>A client's SQLite database with a <c>products</c> table (primary key sku), and workflow files over it.</summary>
-internal static class RetailSource
+public static class RetailSource
 {
     /// <summary>Creates the database with products sku-1..sku-<paramref name="rows"/>; returns its path.</summary>
     public static string CreateDatabase(string directory, string name, int rows = 2)

@@ -2,17 +2,22 @@ using System.Net.Http.Headers;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.Data.Sqlite;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.DependencyInjection;
 using RetailStreaming.Node;
 using RetailStreaming.Workflows;
 
-namespace RetailStreaming.Cli.Tests.Support;
+namespace RetailStreaming.NodeTestSupport;
 
-/// <summary>Options, paths and clients for nodes started in-process by the tests (as the node tests start theirs).</summary>
-internal static class TestNode
+/// <summary>Options, paths and clients for nodes started in-process by the tests (Node.Tests, Cli.Tests).</summary>
+public static class TestNode
 {
     public const string SamplePackage = RetailStreaming.TestSupport.SamplePackages.SampleFileName;
 
-    /// <summary>A one-node cluster in <paramref name="dataDirectory"/>: free remoting and admin ports, the sample package, short drains.</summary>
+    /// <summary>
+    /// Options of a one-node cluster in <paramref name="dataDirectory"/>: a free remoting port (the
+    /// node joins itself), a free admin port, the sample transform package, short drains.
+    /// </summary>
     public static NodeOptions Options(string dataDirectory) => new()
     {
         Node = { DataDirectory = dataDirectory, Hostname = "127.0.0.1", Port = 0 },
@@ -31,6 +36,7 @@ internal static class TestNode
     /// <summary>The folder holding the sample transform package (see <see cref="RetailStreaming.TestSupport.SamplePackages"/>).</summary>
     public static string TransformPackageDirectory() => RetailStreaming.TestSupport.SamplePackages.Directory();
 
+    /// <summary>The folder holding RetailStreaming.sln, above the test binaries.</summary>
     public static string RepositoryRoot()
     {
         for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
@@ -42,6 +48,7 @@ internal static class TestNode
     public static Uri BoundAddress(WebApplication app) =>
         new(app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First());
 
+    /// <summary>An HTTP client on a node's admin API, with a bearer token when given.</summary>
     public static HttpClient Client(Uri baseAddress, string? token = null)
     {
         var http = new HttpClient { BaseAddress = baseAddress, Timeout = TimeSpan.FromSeconds(60) };
@@ -49,9 +56,10 @@ internal static class TestNode
         return http;
     }
 
+    /// <summary>A new, empty folder under the temp folder, named for its purpose.</summary>
     public static string NewTempDirectory(string purpose)
     {
-        var dir = Path.Combine(Path.GetTempPath(), $"rs-cli-tests-{purpose}-{Guid.NewGuid():N}");
+        var dir = Path.Combine(Path.GetTempPath(), $"rs-tests-{purpose}-{Guid.NewGuid():N}");
         Directory.CreateDirectory(dir);
         return dir;
     }
