@@ -196,8 +196,8 @@ public static class WorkerWire
     private static readonly JsonEncodedText ExceptionType = JsonEncodedText.Encode("exceptionType");
     private static readonly JsonEncodedText Ms = JsonEncodedText.Encode("ms");
     private static readonly JsonEncodedText Recycle = JsonEncodedText.Encode("recycle");
-    private static readonly JsonEncodedText[] Operations =
-        Enum.GetValues<ChangeOperation>().Select(o => JsonEncodedText.Encode(o.ToString().ToLowerInvariant())).ToArray();
+    private static readonly Dictionary<ChangeOperation, JsonEncodedText> Operations =
+        Enum.GetValues<ChangeOperation>().ToDictionary(o => o, o => JsonEncodedText.Encode(o.ToString().ToLowerInvariant()));
 
     /// <summary>The <c>t</c> of a frame (written first by both sides), or null when the frame does not start with it.</summary>
     public static string? MessageType(ReadOnlySpan<byte> frame)
@@ -309,13 +309,11 @@ public static class WorkerWire
         w.WriteStartObject();
         w.WriteString(Source, change.Source);
         w.WriteString(Table, change.Table);
-        var op = (int)change.Operation;
-        if ((uint)op < (uint)Operations.Length && Operations[op].Value == change.Operation.ToString().ToLowerInvariant())
-            w.WriteString(Operation, Operations[op]);
-        else
-            w.WriteString(Operation, change.Operation.ToString().ToLowerInvariant());
+        if (Operations.TryGetValue(change.Operation, out var op)) w.WriteString(Operation, op);
+        else w.WriteString(Operation, change.Operation.ToString().ToLowerInvariant());
         w.WriteString(Position, change.Position.Value);
-        w.WriteString(CommitTime, change.CommitTime.ToString("O", CultureInfo.InvariantCulture));
+        // ISO 8601 as "O" writes it, trailing zeros of the fraction left out: the same instant and offset.
+        w.WriteString(CommitTime, change.CommitTime);
         w.WritePropertyName(Key);
         WriteRow(w, change.Key);
         w.WritePropertyName(Before);
@@ -368,6 +366,7 @@ public static class WorkerWire
     {
         if (r.TokenType != JsonTokenType.StartObject) throw new FormatException("A change must be a JSON object.");
         string? source = null, table = null, operation = null, position = null, commitTime = null;
+        DateTimeOffset? commitInstant = null;
         RowData? key = null, before = null, after = null;
         while (Next(ref r) == JsonTokenType.PropertyName)
         {
@@ -375,7 +374,13 @@ public static class WorkerWire
             else if (r.ValueTextEquals("table"u8)) table = ReadString(ref r);
             else if (r.ValueTextEquals("operation"u8)) operation = ReadString(ref r);
             else if (r.ValueTextEquals("position"u8)) position = ReadString(ref r);
-            else if (r.ValueTextEquals("commitTime"u8)) commitTime = ReadString(ref r);
+            else if (r.ValueTextEquals("commitTime"u8))
+            {
+                r.Read();
+                if (r.TokenType == JsonTokenType.String && r.TryGetDateTimeOffset(out var instant)) commitInstant = instant;
+                else if (r.TokenType == JsonTokenType.String) commitTime = r.GetString();
+                else r.Skip();
+            }
             else if (r.ValueTextEquals("key"u8)) key = ReadRow(ref r, "key");
             else if (r.ValueTextEquals("before"u8)) before = ReadRow(ref r, "before");
             else if (r.ValueTextEquals("after"u8)) after = ReadRow(ref r, "after");
@@ -384,7 +389,8 @@ public static class WorkerWire
         var opText = Required(operation, "operation");
         if (!Enum.TryParse<ChangeOperation>(opText, ignoreCase: true, out var op) || !Enum.IsDefined(op))
             throw new FormatException($"Field 'operation' is '{opText}'; expected insert, update, delete or read.");
-        if (!DateTimeOffset.TryParse(Required(commitTime, "commitTime"), CultureInfo.InvariantCulture, DateTimeStyles.RoundtripKind, out var commit))
+        if (commitInstant is not { } commit
+            && !DateTimeOffset.TryParse(Required(commitTime, "commitTime"), CultureInfo.InvariantCulture, DateTimeStyles.RoundtripKind, out commit))
             throw new FormatException("Field 'commitTime' is not an ISO 8601 time.");
         return new ChangeEvent(Required(source, "source"), Required(table, "table"), op, key ?? RowData.Empty, before, after, commit,
             new SourcePosition(Required(position, "position")));
