@@ -33,7 +33,8 @@ public sealed class FrameBuffer
     {
         if (_frameStart >= 0) throw new InvalidOperationException("A frame is already open.");
         _frameStart = _buffer.WrittenCount;
-        _buffer.Advance(4); // the header, written at the end
+        _buffer.GetSpan(4); // room for the header, written at the end
+        _buffer.Advance(4);
         _writer.Reset(_buffer);
         return _writer;
     }
@@ -45,7 +46,10 @@ public sealed class FrameBuffer
         _writer.Flush();
         var length = _buffer.WrittenCount - _frameStart - 4;
         if (length is <= 0 or > WorkerFrames.MaxFrameBytes)
+        {
+            AbandonFrame();
             throw new InvalidDataException($"a frame of {length} bytes is out of bounds (1 to {WorkerFrames.MaxFrameBytes})");
+        }
         // ArrayBufferWriter exposes what it has written as read-only memory only: its array is ours to patch.
         var written = System.Runtime.InteropServices.MemoryMarshal.AsMemory(_buffer.WrittenMemory);
         BinaryPrimitives.WriteInt32LittleEndian(written.Span.Slice(_frameStart, 4), length);
