@@ -140,7 +140,7 @@ public static class ProcessIsolationBenchmark
         return string.Join(Environment.NewLine, lines);
     }
 
-    private static List<ChangeEvent> Tickets(int count)
+    internal static List<ChangeEvent> Tickets(int count)
     {
         var commit = new DateTimeOffset(2026, 11, 26, 8, 0, 0, TimeSpan.Zero);
         var list = new List<ChangeEvent>(count);

@@ -11,6 +11,7 @@ var benchmarks = new Dictionary<string, Func<string[], Task<int>>>
     ["scale"] = ScaleBenchmark.RunAsync,
     ["isolation"] = IsolationBenchmark.RunAsync,
     ["isolation-process"] = ProcessIsolationBenchmark.RunAsync,
+    ["isolation-wire"] = WorkerWireBenchmark.RunAsync,
     ["regress"] = RegressBenchmark.RunAsync,
 };
 
@@ -25,6 +26,7 @@ if (name is null || !benchmarks.TryGetValue(name, out var run))
     Console.Error.WriteLine("  scale [--workflows 100,500,1000] [--changes 100]   workflows on one node: memory per idle workflow, throughput with all active");
     Console.Error.WriteLine("  isolation [--for 20s] [--rate 100] [--spinners <cores>] [--spin-ms 20] [--unbounded-slots 64]   a workflow's latency alone and beside CPU-spinning transforms");
     Console.Error.WriteLine("  isolation-process [--changes 20000] [--batch 500] [--singles 2000]   the sample transform in process vs in a worker process (transform.isolation: process)");
+    Console.Error.WriteLine("  isolation-wire [--changes 20000] [--batch 500] [--rounds 5]   process isolation's CPU stage by stage (encode, decode, transform, pipe), earlier form vs current");
     Console.Error.WriteLine("  regress [--batches 200] [--batch-size 500] [--flush-every 20]   recording regression samples: CPU and allocations per 1,000 changes");
     return 2;
 }

@@ -174,6 +174,28 @@ public sealed class TransformRunner : IDisposable
     }
 
     /// <summary>
+    /// Transforms one change on the calling thread, with no time budget and no hand-over to the
+    /// runner's thread: for a process whose watchdog is outside it (the transform worker of
+    /// <c>transform.isolation: process</c>, which the node kills past the budget). The same checks
+    /// and copies of the output as <see cref="Run"/>.
+    /// </summary>
+    public TransformResult RunOnCallingThread(ChangeEvent change)
+    {
+        ArgumentNullException.ThrowIfNull(change);
+        if (_scheduler is not null)
+            throw new InvalidOperationException("A runner with transform slots runs its changes on its own thread.");
+        if (Enter(initializing: false) is not { } transform) return QuarantinedResult();
+        try
+        {
+            return Execute(transform, change);
+        }
+        finally
+        {
+            Volatile.Write(ref _busy, 0);
+        }
+    }
+
+    /// <summary>
     /// Transforms a batch of changes in order on the runner's thread, in one hand-over, each change
     /// still within its own time budget; the caller's thread is not blocked.
     /// </summary>

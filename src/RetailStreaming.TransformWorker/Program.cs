@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Globalization;
 using System.Runtime.InteropServices;
 using System.Text.Json.Nodes;
@@ -11,31 +12,40 @@ namespace RetailStreaming.TransformWorker;
 /// <summary>
 /// One workflow's transform in a process of its own (<c>transform.isolation: process</c>). The node
 /// starts it, sends an init frame and then batches of changes on standard input, and reads one
-/// result per change on standard output (<see cref="WorkerFrames"/>). Whatever the transform does to
+/// result per change on standard output, a run of them per write (<see cref="WorkerFrames"/>,
+/// <see cref="WorkerWire"/>); before each change it notes which one it runs (<see cref="WorkerProgress"/>). Whatever the transform does to
 /// this process (an OutOfMemoryException, a stack overflow, Environment.Exit, an endless loop the
 /// node kills) ends this process only; the node dead-letters the change and starts another worker.
 /// </summary>
 internal static class Program
 {
-    private static readonly object WriteLock = new();
-    private static Stream _out = null!;
+    /// <summary>A run of results is sent at the latest when its first one is this old, or when it is this big.</summary>
+    private static readonly TimeSpan FlushInterval = TimeSpan.FromMilliseconds(20);
+    private const int FlushBytes = 1024 * 1024;
 
-    private static async Task<int> Main()
+    private static readonly object WriteLock = new();
+    private static readonly FrameBuffer Output = new();
+    private static Stream _out = null!;
+    private static bool _inBatch;
+
+    private static int Main()
     {
         // The frames own the real standard streams: what the transform writes to the console goes to
         // standard error (the node keeps its last lines for the reason of a crash), and it reads nothing.
-        var input = Console.OpenStandardInput();
+        var input = new FrameReader(Console.OpenStandardInput());
         _out = Console.OpenStandardOutput();
         Console.SetOut(Console.Error);
         Console.SetIn(TextReader.Null);
 
-        if (await WorkerFrames.ReadAsync(input) is not { } init || (string?)init["t"] != WorkerMessages.Init)
+        if (input.Read() is not { } initFrame || WorkerWire.MessageType(initFrame.Span) != WorkerMessages.Init)
         {
             Console.Error.WriteLine("The transform worker expected an init frame on standard input; it is started by the node.");
             return 2;
         }
+        var init = WorkerWire.ParseObject(initFrame.Span);
 
         ProcessLimits.Apply((int?)init["cpuSeconds"]);
+        using var progress = init["progressPath"] is JsonValue path ? WorkerProgress.Open((string)path!) : null;
 
         TransformRunner runner;
         try
@@ -54,23 +64,47 @@ internal static class Program
         }
         Send(new JsonObject { ["t"] = WorkerMessages.Ready, ["version"] = runner.Context.TransformVersion });
 
-        while (await WorkerFrames.ReadAsync(input) is { } frame)
+        while (input.Read() is { } frame)
         {
-            if ((string?)frame["t"] != WorkerMessages.Batch || frame["changes"] is not JsonArray changes)
+            if (WorkerWire.MessageType(frame.Span) != WorkerMessages.Batch)
             {
-                Console.Error.WriteLine($"The transform worker got an unexpected frame '{frame["t"]}'.");
+                Console.Error.WriteLine($"The transform worker got an unexpected frame '{WorkerWire.MessageType(frame.Span)}'.");
                 return 2;
             }
-            foreach (var item in changes)
+            var (seq, changes) = WorkerWire.ReadBatch(frame.Span);
+            lock (WriteLock) _inBatch = true;
+            var firstPending = 0L;
+            for (var i = 0; i < changes.Count; i++)
             {
-                var result = runner.Run(ChangeEventJson.FromJson(item!.AsObject()));
+                // Before each change, its index and start, where the node reads them: it judges the
+                // budget from there and knows which change was running if this process dies.
+                var started = Stopwatch.GetTimestamp();
+                progress?.Running(seq, i, started);
+                // On this thread: no hand-over per change; the node is the watchdog (it kills this process).
+                var result = runner.RunOnCallingThread(changes[i]);
                 var recycle = result is TransformResult.Failed f
                               && (f.Kind is TransformFailureKind.Overran or TransformFailureKind.Quarantined
                                   || f.ExceptionType == typeof(OutOfMemoryException).FullName);
-                Send(ResultFrame(result, recycle));
+                lock (WriteLock)
+                {
+                    WorkerWire.WriteResult(Output, result, recycle);
+                    if (firstPending == 0) firstPending = started;
+                    // Results go out a run at a time: at the batch's end, or sooner in a long batch.
+                    if (recycle || Output.Length >= FlushBytes || Stopwatch.GetElapsedTime(firstPending) >= FlushInterval)
+                    {
+                        Output.SendTo(_out);
+                        firstPending = 0;
+                    }
+                }
                 // After an OutOfMemoryException the heap may still be full of the transform's objects,
                 // and after an overrun the runner is quarantined: a fresh process serves the next change.
                 if (recycle) return 4;
+            }
+            progress?.Done(seq);
+            lock (WriteLock)
+            {
+                _inBatch = false;
+                Output.SendTo(_out);
             }
         }
         runner.Dispose();
@@ -91,7 +125,7 @@ internal static class Program
         var settings = init["settings"]!.AsObject().ToDictionary(p => p.Key, p => (string?)p.Value ?? "", StringComparer.Ordinal);
         var context = new TransformContext((string)init["workflowId"]!, (string)init["clientId"]!, version, settings, new FrameLogger());
         // The node enforces the budget (it kills this process on an overrun); this runner's own budget
-        // is only a backstop, longer than the node's.
+        // only bounds Initialize, as a backstop longer than the node's.
         var budget = TimeSpan.FromMilliseconds((double)init["timeBudgetMs"]!) * 2 + TimeSpan.FromSeconds(5);
         var runner = new TransformRunner(loaded, context, budget);
         try
@@ -106,34 +140,17 @@ internal static class Program
         return runner;
     }
 
-    private static JsonObject ResultFrame(TransformResult result, bool recycle)
-    {
-        var frame = new JsonObject { ["t"] = WorkerMessages.Result };
-        switch (result)
-        {
-            case TransformResult.Ok ok:
-                var outputs = new JsonArray();
-                foreach (var record in ok.Outputs)
-                {
-                    var o = new JsonObject { ["type"] = record.Type, ["key"] = record.Key, ["payload"] = record.Payload };
-                    if (record.IsDelete) o["delete"] = true;
-                    outputs.Add(o);
-                }
-                frame["outputs"] = outputs;
-                break;
-            case TransformResult.Failed failed:
-                frame["kind"] = failed.Kind.ToString();
-                frame["reason"] = failed.Reason;
-                if (failed.ExceptionType is { } type) frame["exceptionType"] = type;
-                break;
-        }
-        if (recycle) frame["recycle"] = true;
-        return frame;
-    }
-
+    /// <summary>
+    /// Sends a message: at once between batches; during one, with the batch's results (in order with
+    /// them), so a log line costs no write of its own.
+    /// </summary>
     private static void Send(JsonObject frame)
     {
-        lock (WriteLock) WorkerFrames.Write(_out, frame);
+        lock (WriteLock)
+        {
+            WorkerWire.WriteObject(Output, frame);
+            if (!_inBatch) Output.SendTo(_out);
+        }
     }
 
     /// <summary>The transform's log lines, sent to the node, which writes them with the workflow's context.</summary>

@@ -116,14 +116,23 @@ public sealed class IsolatedTransformRunner : IDisposable
     {
         ArgumentNullException.ThrowIfNull(changes);
         ObjectDisposedException.ThrowIf(_disposed, this);
-        var results = new List<TransformResult>(changes.Count);
-        while (results.Count < changes.Count)
+        var results = new TransformResult?[changes.Count];
+        var pending = new List<int>(changes.Count);
+        while (true)
         {
+            // The changes without a result yet: all of them, then, after a worker was replaced, those it
+            // had not answered (the one it failed on has its result; those it ran before it whose results
+            // were still in its buffer run again in the new worker).
+            pending.Clear();
+            for (var i = 0; i < results.Length; i++)
+                if (results[i] is null) pending.Add(i);
+            if (pending.Count == 0) break;
+
             var worker = await ReadyWorkerAsync(restart: false).ConfigureAwait(false);
-            var from = results.Count;
+            int seq;
             try
             {
-                worker.SendBatch(changes, from);
+                seq = worker.SendBatch(changes, pending);
             }
             catch (IOException)
             {
@@ -131,55 +140,89 @@ public sealed class IsolatedTransformRunner : IDisposable
                 await ReplaceAsync(worker).ConfigureAwait(false);
                 continue;
             }
-
-            for (var i = from; i < changes.Count; i++)
-            {
-                var started = Stopwatch.GetTimestamp();
-                JsonObject? frame;
-                bool ended;
-                try
-                {
-                    (frame, ended) = await worker.NextResultAsync(TimeBudget, cancellationToken).ConfigureAwait(false);
-                }
-                catch (OperationCanceledException)
-                {
-                    // The caller gave up on the batch: this worker is in the middle of it, and its late
-                    // results must not answer the next one.
-                    await worker.KillAsync().ConfigureAwait(false);
-                    worker.Dispose();
-                    _worker = null;
-                    throw;
-                }
-                var elapsed = Stopwatch.GetElapsedTime(started);
-                if (frame is not null)
-                {
-                    var recycled = (bool?)frame["recycle"] == true;
-                    results.Add(ResultOf(frame, elapsed, recycled));
-                    if (!recycled) continue;
-                    await ReplaceAsync(worker).ConfigureAwait(false);
-                    break;
-                }
-
-                if (ended)
-                {
-                    var exit = await worker.ExitAsync().ConfigureAwait(false);
-                    results.Add(new TransformResult.Failed(TransformFailureKind.WorkerExited,
-                        $"the transform worker (pid {worker.ProcessId}) exited with {exit} while transforming this change; " +
-                        "the change was not transformed and a new worker runs the next ones", elapsed));
-                }
-                else
-                {
-                    await worker.KillAsync().ConfigureAwait(false);
-                    results.Add(new TransformResult.Failed(TransformFailureKind.Overran,
-                        $"the change did not finish within its time budget of {TimeBudget.TotalMilliseconds:0} ms (waited {elapsed.TotalMilliseconds:0} ms): " +
-                        $"the transform worker (pid {worker.ProcessId}) was killed and a new worker runs the next ones", elapsed));
-                }
-                await ReplaceAsync(worker).ConfigureAwait(false);
-                break;
-            }
+            await CollectAsync(worker, seq, pending, results, cancellationToken).ConfigureAwait(false);
         }
         RecycleIfNearCpuLimit();
-        return results;
+        return results!;
+    }
+
+    /// <summary>
+    /// Takes the worker's results for the batch it was sent, in order, until it has answered every change
+    /// or one change ended it (an overrun, a crash, a recycle): then it is replaced.
+    /// </summary>
+    private async Task CollectAsync(TransformWorker worker, int seq, List<int> pending, TransformResult?[] results, CancellationToken cancellationToken)
+    {
+        var budgetTicks = (long)(TimeBudget.TotalSeconds * Stopwatch.Frequency);
+        var since = Stopwatch.GetTimestamp(); // the hand-over, then each result's arrival
+        var next = 0;
+        while (next < pending.Count)
+        {
+            var (_, started) = Running(worker, seq, next, pending.Count, since);
+            var remaining = Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), started + budgetTicks);
+            WorkerWire.Result? frame;
+            bool ended;
+            try
+            {
+                // A result that has arrived already needs no timer (the worker sends them a run at a time).
+                (frame, ended) = await worker.NextResultAsync(remaining > TimeSpan.Zero ? remaining + TimeSpan.FromMilliseconds(1) : TimeSpan.Zero,
+                    cancellationToken).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                // The caller gave up on the batch: this worker is in the middle of it, and its late
+                // results must not answer the next one.
+                await worker.KillAsync().ConfigureAwait(false);
+                worker.Dispose();
+                _worker = null;
+                throw;
+            }
+
+            if (frame is not null)
+            {
+                results[pending[next++]] = ResultOf(frame);
+                since = Stopwatch.GetTimestamp();
+                if (!frame.Recycle) continue;
+                await ReplaceAsync(worker).ConfigureAwait(false);
+                return;
+            }
+
+            int suspect;
+            if (ended)
+            {
+                // The change it was running when it died (it says which before each one); results it had
+                // not sent yet for the changes before it are lost with it, and those changes run again.
+                (suspect, started) = Running(worker, seq, next, pending.Count, since);
+                var exit = await worker.ExitAsync().ConfigureAwait(false);
+                results[pending[suspect]] = new TransformResult.Failed(TransformFailureKind.WorkerExited,
+                    $"the transform worker (pid {worker.ProcessId}) exited with {exit} while transforming this change; " +
+                    "the change was not transformed and a new worker runs the next ones", Stopwatch.GetElapsedTime(started));
+            }
+            else
+            {
+                // No result in time: judged again from what the worker runs now, it may have moved on.
+                (suspect, started) = Running(worker, seq, next, pending.Count, since);
+                var elapsed = Stopwatch.GetElapsedTime(started);
+                if (elapsed < TimeBudget) continue;
+                await worker.KillAsync().ConfigureAwait(false);
+                results[pending[suspect]] = new TransformResult.Failed(TransformFailureKind.Overran,
+                    $"the change did not finish within its time budget of {TimeBudget.TotalMilliseconds:0} ms (waited {elapsed.TotalMilliseconds:0} ms): " +
+                    $"the transform worker (pid {worker.ProcessId}) was killed and a new worker runs the next ones", elapsed);
+            }
+            await ReplaceAsync(worker).ConfigureAwait(false);
+            return;
+        }
+    }
+
+    /// <summary>
+    /// The change of the sent batch that the worker runs now (an index into it, from <paramref name="next"/> on)
+    /// and since when; between changes, or before the batch starts, the next unanswered change since the
+    /// last result arrived (or the hand-over).
+    /// </summary>
+    private static (int Index, long Started) Running(TransformWorker worker, int seq, int next, int count, long since)
+    {
+        if (worker.Progress.Read(seq) is { } running && running.Index >= next && running.Index < count)
+            return ((int)running.Index, Math.Max(running.Started, 0));
+        return (next, since);
     }
 
     /// <summary>Stops the worker: standard input closes (it exits by itself), or it is killed after a grace period.</summary>
@@ -254,30 +297,18 @@ public sealed class IsolatedTransformRunner : IDisposable
         };
     }
 
-    private TransformResult ResultOf(JsonObject frame, TimeSpan elapsed, bool recycled)
+    private TransformResult ResultOf(WorkerWire.Result frame)
     {
-        if (frame["outputs"] is JsonArray outputs)
-        {
-            var records = new List<OutputRecord>(outputs.Count);
-            foreach (var item in outputs)
-            {
-                var o = item!.AsObject();
-                var payload = o["payload"];
-                o.Remove("payload"); // detaches it, so the record owns it without a copy
-                records.Add(new OutputRecord((string)o["type"]!, (string)o["key"]!, payload!) { IsDelete = (bool?)o["delete"] == true });
-            }
-            return new TransformResult.Ok(records, elapsed);
-        }
+        if (frame.Outputs is { } outputs) return new TransformResult.Ok(outputs, frame.Elapsed);
 
-        var kind = Enum.TryParse<TransformFailureKind>((string?)frame["kind"], out var k) ? k : TransformFailureKind.Threw;
-        var reason = (string?)frame["reason"] ?? "the worker gave no reason";
-        var exceptionType = (string?)frame["exceptionType"];
-        if (exceptionType == typeof(OutOfMemoryException).FullName)
+        var kind = Enum.TryParse<TransformFailureKind>(frame.Kind, out var k) ? k : TransformFailureKind.Threw;
+        var reason = frame.Reason ?? "the worker gave no reason";
+        if (frame.ExceptionType == typeof(OutOfMemoryException).FullName)
             reason += $"\n(the worker's heap is limited to {_options.MemoryMb} MiB, transform.limits.memoryMb; a new worker runs the next changes)";
-        else if (recycled)
+        else if (frame.Recycle)
             reason += "\n(a new worker runs the next changes)";
         // The worker's own budget is only a backstop (longer than this one): its overrun is reported as ours.
-        return new TransformResult.Failed(kind == TransformFailureKind.Quarantined ? TransformFailureKind.Overran : kind, reason, elapsed, exceptionType);
+        return new TransformResult.Failed(kind == TransformFailureKind.Quarantined ? TransformFailureKind.Overran : kind, reason, frame.Elapsed, frame.ExceptionType);
     }
 
     /// <summary>One worker process: its standard streams, the frames it sent, the last lines it wrote to standard error.</summary>
@@ -289,22 +320,31 @@ public sealed class IsolatedTransformRunner : IDisposable
 
         private readonly Process _process;
         private readonly Stream _input;
-        private readonly Channel<JsonObject> _results = Channel.CreateUnbounded<JsonObject>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
+        // Decoded results (WorkerWire.Result) and the other messages but log lines (JsonObject), in order.
+        private readonly Channel<object> _results = Channel.CreateUnbounded<object>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
+        private readonly FrameBuffer _send = new();
+        private readonly string _progressPath;
+        private int _seq;
         private readonly ITransformLogger _logger;
         private readonly List<string> _head = [];
         private readonly Queue<string> _tail = new();
         private int _skipped;
         private Exception? _readFailure;
 
-        private TransformWorker(Process process, ITransformLogger logger)
+        private TransformWorker(Process process, ITransformLogger logger, WorkerProgress progress, string progressPath)
         {
             _process = process;
+            Progress = progress;
+            _progressPath = progressPath;
             _logger = logger;
             _input = process.StandardInput.BaseStream;
             ProcessId = process.Id;
         }
 
         public int ProcessId { get; }
+
+        /// <summary>Which change the worker runs, and since when.</summary>
+        public WorkerProgress Progress { get; }
 
         public TimeSpan? CpuTime
         {
@@ -339,24 +379,34 @@ public sealed class IsolatedTransformRunner : IDisposable
             start.Environment["DOTNET_gcServer"] = "0";
             start.Environment["DOTNET_DbgEnableMiniDump"] = "0";
 
+            // Removed once the worker has mapped it (the mappings outlive the name), or when it is disposed.
+            var progressPath = Path.Combine(Path.GetTempPath(), $"rs-transform-worker-{Guid.NewGuid():N}.progress");
+            var progress = WorkerProgress.Create(progressPath);
+            init["progressPath"] = progressPath;
             Process process;
             try
             {
                 process = Process.Start(start) ?? throw new TransformWorkerException("the transform worker process did not start");
             }
-            catch (System.ComponentModel.Win32Exception e)
+            catch (Exception e)
             {
-                throw new TransformWorkerException($"the transform worker could not be started ({start.FileName} {workerPath}): {e.Message}", e);
+                progress.Dispose();
+                TryDelete(progressPath);
+                if (e is System.ComponentModel.Win32Exception)
+                    throw new TransformWorkerException($"the transform worker could not be started ({start.FileName} {workerPath}): {e.Message}", e);
+                throw;
             }
-            var worker = new TransformWorker(process, logger);
+            var worker = new TransformWorker(process, logger, progress, progressPath);
             process.ErrorDataReceived += (_, e) => worker.OnErrorLine(e.Data);
             process.BeginErrorReadLine();
             _ = worker.ReadFramesAsync();
 
             try
             {
-                WorkerFrames.Write(worker._input, init);
+                WorkerWire.WriteObject(worker._send, init);
+                worker._send.SendTo(worker._input);
                 worker.AwaitReady(options.StartTimeout, init);
+                TryDelete(progressPath);
                 return worker;
             }
             catch (IOException e)
@@ -374,7 +424,10 @@ public sealed class IsolatedTransformRunner : IDisposable
 
         private void AwaitReady(TimeSpan timeout, JsonObject init)
         {
-            var (frame, ended) = NextFrameAsync(timeout, CancellationToken.None).GetAwaiter().GetResult();
+            var (next, ended) = NextFrameAsync(timeout, CancellationToken.None).GetAwaiter().GetResult();
+            var frame = next as JsonObject;
+            if (next is WorkerWire.Result)
+                throw new TransformWorkerException($"the transform worker answered '{WorkerMessages.Result}' instead of '{WorkerMessages.Ready}'");
             if (frame is not null && (string?)frame["t"] == WorkerMessages.Ready) return;
             if (frame is not null && (string?)frame["t"] == WorkerMessages.InitFailed)
             {
@@ -398,26 +451,36 @@ public sealed class IsolatedTransformRunner : IDisposable
             throw new TransformWorkerException($"the transform worker answered '{frame["t"]}' instead of '{WorkerMessages.Ready}'");
         }
 
-        public void SendBatch(IReadOnlyList<ChangeEvent> changes, int from)
+        /// <summary>Sends the changes at <paramref name="indexes"/> as one batch frame (one write, one flush); returns its sequence number.</summary>
+        public int SendBatch(IReadOnlyList<ChangeEvent> changes, IReadOnlyList<int> indexes)
         {
-            var array = new JsonArray();
-            for (var i = from; i < changes.Count; i++) array.Add(ChangeEventJson.ToJson(changes[i]));
-            WorkerFrames.Write(_input, new JsonObject { ["t"] = WorkerMessages.Batch, ["changes"] = array });
+            var seq = ++_seq;
+            WorkerWire.WriteBatch(_send, seq, changes, indexes);
+            _send.SendTo(_input);
+            return seq;
         }
 
-        /// <summary>The next result within <paramref name="timeout"/>: the frame, or null with ended = true when the worker is gone, false on a timeout.</summary>
-        public async Task<(JsonObject? Frame, bool Ended)> NextResultAsync(TimeSpan timeout, CancellationToken cancellationToken)
+        /// <summary>
+        /// The next result within <paramref name="timeout"/> (none: only one that has arrived): the result, or
+        /// null with ended = true when the worker is gone, false on a timeout.
+        /// </summary>
+        public async Task<(WorkerWire.Result? Frame, bool Ended)> NextResultAsync(TimeSpan timeout, CancellationToken cancellationToken)
         {
             var (frame, ended) = await NextFrameAsync(timeout, cancellationToken).ConfigureAwait(false);
-            if (frame is not null && (string?)frame["t"] != WorkerMessages.Result)
-                throw new TransformWorkerException($"the transform worker sent '{frame["t"]}' where a result was expected");
-            return (frame, ended);
+            return frame switch
+            {
+                null => (null, ended),
+                WorkerWire.Result result => (result, false),
+                JsonObject other => throw new TransformWorkerException($"the transform worker sent '{other["t"]}' where a result was expected"),
+                _ => throw new InvalidOperationException(),
+            };
         }
 
-        private async Task<(JsonObject? Frame, bool Ended)> NextFrameAsync(TimeSpan timeout, CancellationToken cancellationToken)
+        private async Task<(object? Frame, bool Ended)> NextFrameAsync(TimeSpan timeout, CancellationToken cancellationToken)
         {
-            // A result that has arrived already needs no timer: the worker often runs ahead of the host.
             if (_results.Reader.TryRead(out var ready)) return (ready, false);
+            if (_results.Reader.Completion.IsCompleted) return (null, true);
+            if (timeout <= TimeSpan.Zero) return (null, false);
             using var timer = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             timer.CancelAfter(timeout);
             try
@@ -435,13 +498,24 @@ public sealed class IsolatedTransformRunner : IDisposable
         /// <summary>Reads the worker's frames until its standard output ends; log lines go to the logger at once.</summary>
         private async Task ReadFramesAsync()
         {
-            var output = _process.StandardOutput.BaseStream;
+            var output = new FrameReader(_process.StandardOutput.BaseStream);
             try
             {
-                while (await WorkerFrames.ReadAsync(output).ConfigureAwait(false) is { } frame)
+                // Decoded here, as they arrive, a run of them per read.
+                while (await output.ReadAsync().ConfigureAwait(false) is { } frame)
                 {
-                    if ((string?)frame["t"] == WorkerMessages.Log) Log(frame);
-                    else _results.Writer.TryWrite(frame);
+                    switch (WorkerWire.MessageType(frame.Span))
+                    {
+                        case WorkerMessages.Result:
+                            _results.Writer.TryWrite(WorkerWire.ReadResult(frame.Span));
+                            break;
+                        case WorkerMessages.Log:
+                            Log(WorkerWire.ParseObject(frame.Span));
+                            break;
+                        default:
+                            _results.Writer.TryWrite(WorkerWire.ParseObject(frame.Span));
+                            break;
+                    }
                 }
             }
             catch (Exception e) when (e is IOException or InvalidDataException or ObjectDisposedException)
@@ -542,6 +616,20 @@ public sealed class IsolatedTransformRunner : IDisposable
                 // Already gone.
             }
             _process.Dispose();
+            Progress.Dispose();
+            TryDelete(_progressPath);
+        }
+
+        private static void TryDelete(string path)
+        {
+            try
+            {
+                File.Delete(path);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                // Mapped still (Windows) or gone: a leftover in the temp folder at worst.
+            }
         }
 
         /// <summary>The dotnet host that runs the worker's assembly, the one that runs this process when possible.</summary>

@@ -7,8 +7,11 @@ namespace RetailStreaming.TransformHost.Isolation;
 /// <summary>
 /// The transform worker's wire format over its standard input and output: each message is a
 /// frame of a 4-byte little-endian length and that many bytes of one UTF-8 JSON object, whose
-/// <c>t</c> field names the message (<see cref="WorkerMessages"/>). Changes travel as
-/// <see cref="Transforms.ChangeEventJson"/> objects.
+/// <c>t</c> field names the message (<see cref="WorkerMessages"/>), written first. Changes travel as
+/// <see cref="Transforms.ChangeEventJson"/> objects. Both sides write frames through a
+/// <see cref="FrameBuffer"/> (a batch, or a run of results, in one write and one flush) and read them
+/// through a <see cref="FrameReader"/>; <see cref="WorkerWire"/> writes and reads batches and results
+/// field by field. <see cref="Write"/> and <see cref="ReadAsync"/> are the one-frame forms.
 /// </summary>
 public static class WorkerFrames
 {
@@ -66,7 +69,7 @@ public static class WorkerFrames
 /// <summary>The messages' <c>t</c> values and fields.</summary>
 public static class WorkerMessages
 {
-    /// <summary>Host → worker, first: <c>package, version, type, packagePath, cacheDirectory, workflowId, clientId, settings, timeBudgetMs, cpuSeconds</c>.</summary>
+    /// <summary>Host → worker, first: <c>package, version, type, packagePath, cacheDirectory, workflowId, clientId, settings, timeBudgetMs, cpuSeconds, progressPath</c> (the <see cref="WorkerProgress"/> file).</summary>
     public const string Init = "init";
 
     /// <summary>Worker → host: the transform is loaded and initialized (<c>version</c>).</summary>
@@ -75,13 +78,14 @@ public static class WorkerMessages
     /// <summary>Worker → host: loading or initializing failed (<c>stage</c>: load or initialize; <c>reason</c>); the worker then exits.</summary>
     public const string InitFailed = "initFailed";
 
-    /// <summary>Host → worker: <c>changes</c>, an array of change objects, run in order.</summary>
+    /// <summary>Host → worker: <c>seq</c> (the batch's number, for <see cref="WorkerProgress"/>) and <c>changes</c>, an array of change objects, run in order.</summary>
     public const string Batch = "batch";
 
     /// <summary>
     /// Worker → host, one per change of a batch, in order: <c>outputs</c> (type, key, payload, delete)
-    /// or <c>kind</c> and <c>reason</c>; <c>recycle: true</c> when the worker exits after it (it is no
-    /// longer fit to run changes, e.g. after an OutOfMemoryException).
+    /// or <c>kind</c> and <c>reason</c>; <c>ms</c>, the time the change took; <c>recycle: true</c> when
+    /// the worker exits after it (it is no longer fit to run changes, e.g. after an OutOfMemoryException).
+    /// The worker sends them a run at a time: at the batch's end, or every 20 ms in a long batch.
     /// </summary>
     public const string Result = "result";
 
