@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
+using System.Diagnostics.Tracing;
 using System.Globalization;
 using Npgsql;
 using Npgsql.Replication;
@@ -54,7 +55,8 @@ public static partial class PostgresBenchmark
         Dictionary<int, double> WitnessBySecond,
         double CpuMsPer1000,
         IReadOnlyList<string> Stages,
-        IReadOnlyList<ProcessSecond> Process)
+        IReadOnlyList<ProcessSecond> Process,
+        IReadOnlyList<string> Gc)
     {
         public double P50 => Percentile(Latencies, 0.50);
         public double P99 => Percentile(Latencies, 0.99);
@@ -85,6 +87,7 @@ public static partial class PostgresBenchmark
         witness.CountFromNow();
         receiver.RecordCommits = true;
         using var sampler = new ProcessSampler();
+        using var gc = new GcWatch();
         var cpuBefore = Span.Now();
         var clock = Stopwatch.StartNew();
         var written = await WritePacedAsync(database, rate, duration, startAt);
@@ -110,7 +113,8 @@ public static partial class PostgresBenchmark
             witnessed.GroupBy(w => (int)w.At).ToDictionary(g => g.Key, g => Percentile(g.Select(w => w.Latency).Order().ToArray(), 0.5)),
             (cpuAfter.Cpu - cpuBefore.Cpu).TotalMilliseconds / (delivered / 1000.0),
             stageLines,
-            sampler.Stop());
+            sampler.Stop(),
+            gc.Report());
         Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"{consumer}: latency at {rate}/s: p50 {phase.P50:0.0} ms, p99 {phase.P99:0.0} ms; server witness p50 {phase.WitnessP50:0.0} ms, p99 {phase.WitnessP99:0.0} ms"));
         return phase;
@@ -153,12 +157,69 @@ public static partial class PostgresBenchmark
             Console.WriteLine(bare is null
                 ? $"| {second} | {ProcessCells(platform, second, inv)} |"
                 : $"| {second} | {ProcessCells(platform, second, inv)} | {ProcessCells(bare, second, inv)} |");
+        foreach (var phase in bare is null ? [platform] : new[] { platform, bare })
+        {
+            Console.WriteLine();
+            Console.WriteLine($"GC during the {phase.Consumer} phase (runtime events: collections by generation and reason, heap after them, allocation samples by type, about one per 100 KB):");
+            foreach (var line in phase.Gc) Console.WriteLine("  " + line);
+        }
         if (platform.Stages.Count > 0)
         {
             Console.WriteLine();
             Console.WriteLine("Platform stages (ms from the commit of a read's first change, median per second of arrival; the read's changes, its first change's batch):");
             Console.WriteLine();
             foreach (var line in platform.Stages) Console.WriteLine(line);
+        }
+    }
+
+    /// <summary>The runtime's GC events for the length of a phase: why collections ran, what the heap held, what allocated.</summary>
+    private sealed class GcWatch : EventListener
+    {
+        private readonly ConcurrentDictionary<string, long> _allocated = new();
+        private readonly ConcurrentDictionary<string, int> _collections = new();
+        private readonly ConcurrentQueue<string> _heaps = new();
+        private volatile bool _on = true;
+
+        protected override void OnEventSourceCreated(EventSource source)
+        {
+            if (source.Name == "Microsoft-Windows-DotNETRuntime")
+                EnableEvents(source, EventLevel.Verbose, (EventKeywords)0x1); // GC
+        }
+
+        protected override void OnEventWritten(EventWrittenEventArgs e)
+        {
+            if (!_on || e.Payload is null || e.PayloadNames is null) return;
+            object? Get(string name) => e.PayloadNames.IndexOf(name) is var i and >= 0 ? e.Payload[i] : null;
+            switch (e.EventName)
+            {
+                case { } n when n.StartsWith("GCAllocationTick", StringComparison.Ordinal):
+                    _allocated.AddOrUpdate(Get("TypeName") as string ?? "?", Convert.ToInt64(Get("AllocationAmount") ?? 0L, CultureInfo.InvariantCulture), (_, v) => v + Convert.ToInt64(Get("AllocationAmount") ?? 0L, CultureInfo.InvariantCulture));
+                    break;
+                case { } n when n.StartsWith("GCStart", StringComparison.Ordinal):
+                    _collections.AddOrUpdate($"gen{Get("Depth")} {Get("Reason")} type {Get("Type")}", 1, (_, v) => v + 1);
+                    break;
+                case { } n when n.StartsWith("GCHeapStats", StringComparison.Ordinal):
+                    _heaps.Enqueue(string.Create(CultureInfo.InvariantCulture,
+                        $"gen0 {Mb(Get("GenerationSize0"))} gen1 {Mb(Get("GenerationSize1"))} gen2 {Mb(Get("GenerationSize2"))} LOH {Mb(Get("GenerationSize3"))} MB, promoted gen0 {Mb(Get("TotalPromotedSize0"))} gen1 {Mb(Get("TotalPromotedSize1"))} MB"));
+                    break;
+            }
+        }
+
+        private static string Mb(object? bytes) => (Convert.ToDouble(bytes ?? 0.0, CultureInfo.InvariantCulture) / 1048576).ToString("0.0", CultureInfo.InvariantCulture);
+
+        public IReadOnlyList<string> Report()
+        {
+            _on = false;
+            var lines = new List<string>();
+            lines.Add("collections (reason: 0 small alloc, 1 induced, 2 low memory, 4 LOH alloc, ...; type: 0 blocking, 1 background): "
+                      + string.Join(", ", _collections.OrderBy(c => c.Key).Select(c => $"{c.Key} x{c.Value}")));
+            var heaps = _heaps.ToArray();
+            if (heaps.Length > 0) lines.Add($"heap after the first: {heaps[0]}; after the last: {heaps[^1]}");
+            var total = _allocated.Values.Sum();
+            lines.Add(string.Create(CultureInfo.InvariantCulture, $"allocated (sampled): {total / 1048576.0:0.0} MB; top types:"));
+            foreach (var (type, bytes) in _allocated.OrderByDescending(a => a.Value).Take(12))
+                lines.Add(string.Create(CultureInfo.InvariantCulture, $"  {bytes / 1048576.0,8:0.0} MB  {type}"));
+            return lines;
         }
     }
 
