@@ -103,6 +103,7 @@ public static partial class PostgresBenchmark
             Console.Error.WriteLine($"{consumer}: latency phase incomplete: {e.Message}");
         }
         var cpuAfter = Span.Now();
+        if (receiver.SnapshotReads > 0) Console.Error.WriteLine($"{consumer}: {receiver.SnapshotReads} snapshot reads arrived during the latency phase");
         receiver.RecordCommits = false;
         var delivered = Math.Max(1, receiver.DistinctPositions);
         var witnessed = await witness.StopAsync();
