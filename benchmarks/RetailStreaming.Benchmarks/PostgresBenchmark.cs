@@ -42,6 +42,10 @@ namespace RetailStreaming.Benchmarks;
 /// shard and workflow start, slot checks) is not in the platform's figure, as connecting is not in
 /// the bare ones; both longer spans are printed beside them. CPU time and allocations of this
 /// process are taken at the same two moments (the receiver's share is in both).</para>
+/// <para>Before the WAL is written, the first start waits for the workflow's initial snapshot of the
+/// empty tables to finish: left half-way, it resumes after the restart and reads every row of the WAL
+/// again as snapshot reads, in the same stream as the drain and the latency phase. The latency phase
+/// runs the same way for the platform and for the bare pipeline (see PostgresLatency.cs).</para>
 /// </remarks>
 public static partial class PostgresBenchmark
 {
