@@ -53,6 +53,7 @@ public static partial class PostgresBenchmark
     private const string Publication = "bench_pub";
     private const string SecretVariable = "RS_BENCH_PG_WEBHOOK_SECRET";
     private const int BatchRecords = 200;
+    private const int CapturedTables = 4; // stores, products, catalog, tickets
 
     public static async Task<int> RunAsync(string[] args)
     {
@@ -103,7 +104,11 @@ public static partial class PostgresBenchmark
                 // a second time as snapshot reads, beside the streamed changes (work the bare consumers never do).
                 // (--snapshot-wait off shows the old behaviour.)
                 if (snapshotWait)
+                {
+                    var waited = Stopwatch.StartNew();
                     await UntilAsync("the workflow's initial snapshot is done", TimeSpan.FromSeconds(60), async () => await SnapshotPendingAsync(database) == 0);
+                    Console.Error.WriteLine($"initial snapshot of the empty tables done after {waited.Elapsed.TotalSeconds:0.0}s more");
+                }
                 await platform.StopAsync();
             }
             await UntilAsync("the workflow's slot is released", TimeSpan.FromSeconds(30), async () => await SlotActiveAsync(database) == false);
@@ -292,13 +297,14 @@ public static partial class PostgresBenchmark
         }
     }
 
-    /// <summary>The captured tables whose snapshot is not done yet, from the workflow's snapshot progress table (documented in the connector README).</summary>
+    /// <summary>How many of the captured tables' snapshots are not done yet, from the workflow's snapshot progress table.</summary>
     private static async Task<long> SnapshotPendingAsync(string database)
     {
         await using var connection = new NpgsqlConnection(database);
         await connection.OpenAsync();
         var schema = PostgresCaptureNames.ObjectName(WorkflowId);
-        await using var cmd = new NpgsqlCommand($"SELECT count(*) FROM \"{schema}\".snapshot_progress WHERE state <> 'done'", connection);
+        // Counted from the done rows: the progress rows are written just after the slot is created, so an empty table is not "all done".
+        await using var cmd = new NpgsqlCommand($"SELECT {CapturedTables} - count(*) FROM \"{schema}\".snapshot_progress WHERE state = 'done'", connection);
         try
         {
             return (long)(await cmd.ExecuteScalarAsync())!;
