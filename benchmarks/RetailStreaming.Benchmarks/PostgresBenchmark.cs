@@ -662,15 +662,6 @@ public static partial class PostgresBenchmark
 
         public double[] Latencies() => _positions.Values.Where(double.IsFinite).Order().ToArray();
 
-        /// <summary>The latencies by second of arrival since <see cref="Reset"/>: where a tail comes from (a stall, a start, a steady lag).</summary>
-        public IEnumerable<string> Timeline() =>
-            _timeline.Where(t => double.IsFinite(t.Latency)).GroupBy(t => (int)t.At).OrderBy(g => g.Key).Select(g =>
-            {
-                var sorted = g.Select(t => t.Latency).Order().ToArray();
-                return string.Create(CultureInfo.InvariantCulture,
-                    $"  second {g.Key,3}: {sorted.Length,5} changes, p50 {Percentile(sorted, 0.5),7:0.0} ms, max {sorted[^1],7:0.0} ms");
-            });
-
         private async Task<IResult> HandleAsync(HttpContext http)
         {
             using var reader = new StreamReader(http.Request.Body);
