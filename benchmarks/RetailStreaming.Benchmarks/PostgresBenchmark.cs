@@ -42,13 +42,18 @@ namespace RetailStreaming.Benchmarks;
 /// shard and workflow start, slot checks) is not in the platform's figure, as connecting is not in
 /// the bare ones; both longer spans are printed beside them. CPU time and allocations of this
 /// process are taken at the same two moments (the receiver's share is in both).</para>
+/// <para>Before the WAL is written, the first start waits for the workflow's initial snapshot of the
+/// empty tables to finish: left half-way, it resumes after the restart and reads every row of the WAL
+/// again as snapshot reads, in the same stream as the drain and the latency phase. The latency phase
+/// runs the same way for the platform and for the bare pipeline (see PostgresLatency.cs).</para>
 /// </remarks>
-public static class PostgresBenchmark
+public static partial class PostgresBenchmark
 {
     private const string WorkflowId = "bench-pg";
     private const string Publication = "bench_pub";
     private const string SecretVariable = "RS_BENCH_PG_WEBHOOK_SECRET";
     private const int BatchRecords = 200;
+    private const int CapturedTables = 4; // stores, products, catalog, tickets
 
     public static async Task<int> RunAsync(string[] args)
     {
@@ -57,6 +62,10 @@ public static class PostgresBenchmark
         var rate = int.Parse(Arg(args, "--rate") ?? "2000", CultureInfo.InvariantCulture);
         var settle = DemoOptions.ParseDuration(Arg(args, "--settle") ?? "0s");
         var parallelism = int.Parse(Arg(args, "--parallelism") ?? "4", CultureInfo.InvariantCulture);
+        // The bare pipeline's latency phase (after its own burst) and the platform's stage breakdown (its spans, listened to during its latency phase only).
+        var bareLatency = Arg(args, "--bare-latency") != "off";
+        var stages = Arg(args, "--stages") != "off";
+        var snapshotWait = Arg(args, "--snapshot-wait") != "off";
         var dataDirectory = Path.Combine(Path.GetTempPath(), $"rs-bench-pg-{Guid.NewGuid():N}");
 
         await using var server = await PostgresServer.StartAsync();
@@ -90,6 +99,16 @@ public static class PostgresBenchmark
             {
                 await ApplyAsync(platform, yaml);
                 await UntilAsync("the workflow's slot is active", TimeSpan.FromSeconds(60), async () => await SlotActiveAsync(database) == true);
+                // The workflow's initial snapshot of the (still empty) tables must finish before the WAL is
+                // written: stopped half-way, it would resume after the restart and read every row of the WAL
+                // a second time as snapshot reads, beside the streamed changes (work the bare consumers never do).
+                // (--snapshot-wait off shows the old behaviour.)
+                if (snapshotWait)
+                {
+                    var waited = Stopwatch.StartNew();
+                    await UntilAsync("the workflow's initial snapshot is done", TimeSpan.FromSeconds(60), async () => await SnapshotPendingAsync(database) == 0);
+                    Console.Error.WriteLine($"initial snapshot of the empty tables done after {waited.Elapsed.TotalSeconds:0.0}s more");
+                }
                 await platform.StopAsync();
             }
             await UntilAsync("the workflow's slot is released", TimeSpan.FromSeconds(30), async () => await SlotActiveAsync(database) == false);
@@ -105,6 +124,7 @@ public static class PostgresBenchmark
             double startToLastSeconds, p50, p99;
             Span endToEnd;
             long latencyChanges;
+            LatencyPhase platformLatency;
             await using (var platform = await StartPlatformAsync(node))
             {
                 var started = clock.Elapsed;
@@ -112,44 +132,44 @@ public static class PostgresBenchmark
                     () => $"{receiver.DistinctPositions} delivered");
                 startToLastSeconds = (receiver.LastArrival - started).TotalSeconds;
                 endToEnd = receiver.Measured();
-                Console.Error.WriteLine($"end-to-end: {rows} in {startToLastSeconds:0.0}s from node start (first to last request {endToEnd.Seconds:0.0}s)");
+                Console.Error.WriteLine($"end-to-end: {rows} in {startToLastSeconds:0.0}s from node start (first to last request {endToEnd.Seconds:0.0}s); snapshot reads received {receiver.SnapshotReads}");
 
                 // Latency at a steady rate, on the running node.
-                if (settle > TimeSpan.Zero)
-                {
-                    Console.Error.WriteLine($"settling {settle.TotalSeconds:0}s after the drain; server activity now:");
-                    foreach (var line in await ServerActivityAsync(database)) Console.Error.WriteLine("  " + line);
-                    await Task.Delay(settle);
-                    Console.Error.WriteLine("server activity after settling:");
-                    foreach (var line in await ServerActivityAsync(database)) Console.Error.WriteLine("  " + line);
-                }
-                receiver.Reset();
-                latencyChanges = await WritePacedAsync(database, rate, latencyFor, startAt: rows);
-                try
-                {
-                    await UntilAsync($"the platform delivered the {latencyChanges} paced changes", TimeSpan.FromSeconds(60),
-                        () => Task.FromResult(receiver.DistinctPositions >= latencyChanges), () => $"{receiver.DistinctPositions} delivered");
-                }
-                catch (TimeoutException e)
-                {
-                    // Reported, not hidden: the figures below then cover what arrived.
-                    Console.Error.WriteLine($"latency phase incomplete: {e.Message}");
-                }
-                var latencies = receiver.Latencies();
-                Console.Error.WriteLine("latency by second of arrival:");
-                foreach (var line in receiver.Timeline()) Console.Error.WriteLine(line);
-                p50 = Percentile(latencies, 0.50);
-                p99 = Percentile(latencies, 0.99);
+                platformLatency = await MeasureLatencyAsync("platform", database, receiver, rate, latencyFor, startAt: rows, settle, stages);
+                latencyChanges = platformLatency.Written;
+                p50 = platformLatency.P50;
+                p99 = platformLatency.P99;
                 await platform.StopAsync();
             }
 
             var (decodeConnectSeconds, decode) = await BareDecodeAsync(database, rows);
             Console.Error.WriteLine($"bare-decode: {rows} in {decodeConnectSeconds:0.0}s from connect (first to last change {decode.Seconds:0.0}s)");
             receiver.Reset();
-            var pipelineConnectSeconds = await BarePipelineAsync(database, rows, receiver.Url, secret);
+            using var then = bareLatency ? new BareContinuation() : null;
+            var bareRun = BarePipelineAsync(database, rows, receiver.Url, secret, then);
+            // Paused after the rows when it goes on to a latency phase; a failure ends the wait too.
+            if (then is not null) await Task.WhenAny(bareRun, then.Drained.Task);
+            var pipelineConnectSeconds = then is null ? await bareRun : bareRun.IsCompleted ? await bareRun : await then.Drained.Task;
             if (receiver.DistinctPositions < rows) throw new InvalidOperationException($"the bare pipeline delivered {receiver.DistinctPositions} of {rows}");
             var pipeline = receiver.Measured();
             Console.Error.WriteLine($"bare-pipeline: {rows} in {pipelineConnectSeconds:0.0}s from connect (first to last request {pipeline.Seconds:0.0}s)");
+            LatencyPhase? bareLatencyPhase = null;
+            if (then is not null)
+            {
+                // The same sequence as the platform's: a burst written while the consumer waits, drained, then the paced phase.
+                var burstAt = rows + (int)latencyChanges;
+                await WriteWalAsync(database, rows, startAt: burstAt);
+                receiver.Reset();
+                then.Resume.SetResult();
+                var backlog = latencyChanges + rows;
+                await UntilAsync($"the bare pipeline drained {backlog} changes", TimeSpan.FromMinutes(30),
+                    () => bareRun.IsFaulted ? throw bareRun.Exception!.GetBaseException() : Task.FromResult(receiver.DistinctPositions >= backlog),
+                    () => $"{receiver.DistinctPositions} delivered");
+                Console.Error.WriteLine($"bare-pipeline: drained the platform's paced changes and a second burst of {rows}");
+                bareLatencyPhase = await MeasureLatencyAsync("bare-pipeline", database, receiver, rate, latencyFor, startAt: burstAt + rows, settle, stages: false);
+                await then.Stop.CancelAsync();
+                await bareRun;
+            }
 
             var inv = CultureInfo.InvariantCulture;
             Console.WriteLine($"postgres capture, {rows} rows in one WAL, delivery.parallelism {parallelism}, {Environment.ProcessorCount} cores");
@@ -164,12 +184,17 @@ public static class PostgresBenchmark
             Console.WriteLine(string.Create(inv, $"| end-to-end (platform) | {endToEnd.Changes} | {endToEnd.Seconds:0.00} | {endToEnd.Rate:0} | {endToEnd.CpuMsPer1000:0.0} | {endToEnd.KbPerChange:0.00} | first to last request; node start to last 2xx {startToLastSeconds:0.00}s ({rows / startToLastSeconds:0}/s) |"));
             Console.WriteLine(string.Create(inv, $"| bare-decode | {decode.Changes} | {decode.Seconds:0.00} | {decode.Rate:0} | {decode.CpuMsPer1000:0.0} | {decode.KbPerChange:0.00} | pgoutput decode of every value, nothing else; connect to last {decodeConnectSeconds:0.00}s |"));
             Console.WriteLine(string.Create(inv, $"| bare-pipeline | {pipeline.Changes} | {pipeline.Seconds:0.00} | {pipeline.Rate:0} | {pipeline.CpuMsPer1000:0.0} | {pipeline.KbPerChange:0.00} | decode, RetailTransform, JSON, signature, {BatchRecords}-record batches; connect to last 2xx {pipelineConnectSeconds:0.00}s ({rows / pipelineConnectSeconds:0}/s) |"));
-            Console.WriteLine(string.Create(inv, $"| latency at {rate}/s (platform) | {latencyChanges} | {latencyFor.TotalSeconds:0} | {latencyChanges / latencyFor.TotalSeconds:0} | | | commit to 2xx: p50 {p50:0.0} ms, p99 {p99:0.0} ms |"));
+            Console.WriteLine(string.Create(inv, $"| latency at {rate}/s (platform) | {latencyChanges} | {platformLatency.Seconds:0.00} | {latencyChanges / platformLatency.Seconds:0} | {platformLatency.CpuMsPer1000:0.0} | | commit to 2xx: p50 {p50:0.0} ms, p99 {p99:0.0} ms; server (plain reader beside it): p50 {platformLatency.WitnessP50:0.0} ms, p99 {platformLatency.WitnessP99:0.0} ms |"));
+            if (bareLatencyPhase is { } b)
+                Console.WriteLine(string.Create(inv, $"| latency at {rate}/s (bare-pipeline) | {b.Written} | {b.Seconds:0.00} | {b.Written / b.Seconds:0} | {b.CpuMsPer1000:0.0} | | commit to 2xx: p50 {b.P50:0.0} ms, p99 {b.P99:0.0} ms; server (plain reader beside it): p50 {b.WitnessP50:0.0} ms, p99 {b.WitnessP99:0.0} ms |"));
+            PrintLatencyTimelines(platformLatency, bareLatencyPhase);
             Console.WriteLine();
             Console.WriteLine(string.Create(inv, $"end-to-end / bare-decode = {endToEnd.Rate / decode.Rate:0.00}"));
             Console.WriteLine(string.Create(inv,
                 $"end-to-end={endToEnd.Rate:0} bare-decode={decode.Rate:0} bare-pipeline={pipeline.Rate:0} ratio={endToEnd.Rate / pipeline.Rate:0.00} p50={p50:0.0} p99={p99:0.0} parallelism={parallelism} " +
-                $"cpu-ms-per-1000-platform={endToEnd.CpuMsPer1000:0.0} cpu-ms-per-1000-bare={pipeline.CpuMsPer1000:0.0}"));
+                $"cpu-ms-per-1000-platform={endToEnd.CpuMsPer1000:0.0} cpu-ms-per-1000-bare={pipeline.CpuMsPer1000:0.0}") +
+                (bareLatencyPhase is { } bl ? string.Create(inv, $" p50-bare={bl.P50:0.0} p99-bare={bl.P99:0.0}") : "") +
+                string.Create(inv, $" p99-server={platformLatency.WitnessP99:0.0}"));
             return 0;
         }
         finally
@@ -269,6 +294,24 @@ public static class PostgresBenchmark
             {
                 // The one-node cluster is still forming.
             }
+        }
+    }
+
+    /// <summary>How many of the captured tables' snapshots are not done yet, from the workflow's snapshot progress table.</summary>
+    private static async Task<long> SnapshotPendingAsync(string database)
+    {
+        await using var connection = new NpgsqlConnection(database);
+        await connection.OpenAsync();
+        var schema = PostgresCaptureNames.ObjectName(WorkflowId);
+        // Counted from the done rows: the progress rows are written just after the slot is created, so an empty table is not "all done".
+        await using var cmd = new NpgsqlCommand($"SELECT {CapturedTables} - count(*) FROM \"{schema}\".snapshot_progress WHERE state = 'done'", connection);
+        try
+        {
+            return (long)(await cmd.ExecuteScalarAsync())!;
+        }
+        catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UndefinedTable || e.SqlState == PostgresErrorCodes.InvalidSchemaName)
+        {
+            return -1; // not created yet
         }
     }
 
@@ -383,7 +426,14 @@ public static class PostgresBenchmark
     /// platform's JSON and Standard Webhooks signature, batches of <see cref="BatchRecords"/> posted
     /// one at a time with one HttpClient. Written once, simply; not tuned.
     /// </summary>
-    private static async Task<double> BarePipelineAsync(string database, int rows, string url, string secret)
+    /// <remarks>
+    /// With <paramref name="then"/>, the pipeline pauses after <paramref name="rows"/> changes
+    /// (reporting the seconds from connect), waits to be resumed and then streams on until stopped:
+    /// the latency phase uses the same code. A transaction's last records leave at its commit, so
+    /// a paced change waits for no other (a no-op for the WAL's 1,000-change transactions, which fill
+    /// whole batches).
+    /// </remarks>
+    private static async Task<double> BarePipelineAsync(string database, int rows, string url, string secret, BareContinuation? then = null)
     {
         var clock = Stopwatch.StartNew();
         var context = new TransformContext(WorkflowId, "bench", "1.0.0",
@@ -417,55 +467,72 @@ public static class PostgresBenchmark
         ulong commitLsn = 0;
         var commitTime = DateTimeOffset.MinValue;
         var index = 0;
-        await foreach (var message in connection.StartReplication(new PgOutputReplicationSlot("bench_pipeline"),
-                           new PgOutputReplicationOptions(Publication, PgOutputProtocolVersion.V1), stop.Token))
+        var paused = false;
+        try
         {
-            switch (message)
+            await foreach (var message in connection.StartReplication(new PgOutputReplicationSlot("bench_pipeline"),
+                               new PgOutputReplicationOptions(Publication, PgOutputProtocolVersion.V1), then?.Stop.Token ?? stop.Token))
             {
-                case RelationMessage relation:
-                    relations[relation.RelationId] = relation;
-                    break;
-                case BeginMessage begin:
-                    commitLsn = (ulong)begin.TransactionFinalLsn;
-                    commitTime = begin.TransactionCommitTimestamp;
-                    index = 0;
-                    break;
-                case InsertMessage insert:
+                switch (message)
                 {
-                    var relation = insert.Relation;
-                    var values = new Dictionary<string, object?>(relation.Columns.Count);
-                    var keys = new Dictionary<string, object?>();
-                    var column = 0;
-                    await foreach (var value in insert.NewRow)
+                    case CommitMessage when batch.Count > 0:
+                        await SendAsync();
+                        break;
+                    case RelationMessage relation:
+                        relations[relation.RelationId] = relation;
+                        break;
+                    case BeginMessage begin:
+                        commitLsn = (ulong)begin.TransactionFinalLsn;
+                        commitTime = begin.TransactionCommitTimestamp;
+                        index = 0;
+                        break;
+                    case InsertMessage insert:
                     {
-                        var col = relation.Columns[column++];
-                        object? v = value.IsDBNull ? null : await value.Get<string>();
-                        v = v is string s ? col.DataTypeId switch
+                        var relation = insert.Relation;
+                        var values = new Dictionary<string, object?>(relation.Columns.Count);
+                        var keys = new Dictionary<string, object?>();
+                        var column = 0;
+                        await foreach (var value in insert.NewRow)
                         {
-                            20 or 21 or 23 => long.Parse(s, CultureInfo.InvariantCulture),
-                            1700 => decimal.Parse(s, CultureInfo.InvariantCulture),
-                            16 => s == "t",
-                            _ => s,
-                        } : null;
-                        values[col.ColumnName] = v;
-                        if (col.Flags.HasFlag(RelationMessage.Column.ColumnFlags.PartOfKey)) keys[col.ColumnName] = v;
+                            var col = relation.Columns[column++];
+                            object? v = value.IsDBNull ? null : await value.Get<string>();
+                            v = v is string s ? col.DataTypeId switch
+                            {
+                                20 or 21 or 23 => long.Parse(s, CultureInfo.InvariantCulture),
+                                1700 => decimal.Parse(s, CultureInfo.InvariantCulture),
+                                16 => s == "t",
+                                _ => s,
+                            } : null;
+                            values[col.ColumnName] = v;
+                            if (col.Flags.HasFlag(RelationMessage.Column.ColumnFlags.PartOfKey)) keys[col.ColumnName] = v;
+                        }
+                        var table = $"{relation.Namespace}.{relation.RelationName}";
+                        var position = PostgresPosition.Of(commitLsn, index++);
+                        var change = new ChangeEvent("postgres:bench", table, ChangeOperation.Insert, new RowData(keys), null, new RowData(values), commitTime, position);
+                        var outputIndex = 0;
+                        foreach (var output in transform.Transform(change, context))
+                        {
+                            batch.Add(new DeliveryRecord(IdempotencyKey.For(WorkflowId, position, outputIndex), WorkflowId, position, outputIndex,
+                                table, ChangeOperation.Insert, commitTime, output));
+                            outputIndex++;
+                        }
+                        changes++;
+                        if (batch.Count >= BatchRecords || changes == rows) await SendAsync();
+                        break;
                     }
-                    var table = $"{relation.Namespace}.{relation.RelationName}";
-                    var position = PostgresPosition.Of(commitLsn, index++);
-                    var change = new ChangeEvent("postgres:bench", table, ChangeOperation.Insert, new RowData(keys), null, new RowData(values), commitTime, position);
-                    var outputIndex = 0;
-                    foreach (var output in transform.Transform(change, context))
-                    {
-                        batch.Add(new DeliveryRecord(IdempotencyKey.For(WorkflowId, position, outputIndex), WorkflowId, position, outputIndex,
-                            table, ChangeOperation.Insert, commitTime, output));
-                        outputIndex++;
-                    }
-                    changes++;
-                    if (batch.Count >= BatchRecords || changes >= rows) await SendAsync();
-                    break;
+                }
+                if (changes >= rows && !paused)
+                {
+                    if (then is null) break;
+                    paused = true;
+                    then.Drained.TrySetResult(clock.Elapsed.TotalSeconds);
+                    await then.Resume.Task;
                 }
             }
-            if (changes >= rows) break;
+        }
+        catch (Exception) when (then is not null && then.Stop.IsCancellationRequested)
+        {
+            // Stopped after the latency phase.
         }
         var seconds = clock.Elapsed.TotalSeconds;
         await stop.CancelAsync();
@@ -511,6 +578,7 @@ public static class PostgresBenchmark
         private readonly Stopwatch _clock = Stopwatch.StartNew();
         private readonly Lock _moments = new();
         private ConcurrentDictionary<string, double> _positions = new();
+        private ConcurrentDictionary<string, (DateTimeOffset Commit, double At)> _arrivals = new();
         private ConcurrentQueue<(double At, double Latency)> _timeline = new();
         private WebApplication? _app;
         private Moment? _first;
@@ -525,6 +593,26 @@ public static class PostgresBenchmark
         public string Url { get; private set; } = "";
 
         public int DistinctPositions => _positions.Count;
+
+        private long _reads;
+
+        /// <summary>Snapshot reads (records of operation read) received since <see cref="Reset"/>: none are expected in these measurements.</summary>
+        public long SnapshotReads => Interlocked.Read(ref _reads);
+
+        /// <summary>While true, each position's commit time and arrival second are kept too (for the stage breakdown of a latency phase).</summary>
+        public bool RecordCommits { get; set; }
+
+        /// <summary>A position's first arrival since <see cref="Reset"/>, when <see cref="RecordCommits"/> was on.</summary>
+        public (DateTimeOffset Commit, double At, double LatencyMs)? Arrival(string position) =>
+            _arrivals.TryGetValue(position, out var a) && _positions.TryGetValue(position, out var latency) ? (a.Commit, a.At, latency) : null;
+
+        /// <summary>The latencies by second of arrival since <see cref="Reset"/>: changes, p50, max.</summary>
+        public Dictionary<int, (int Count, double P50, double Max)> BySecond() =>
+            _timeline.Where(t => double.IsFinite(t.Latency)).GroupBy(t => (int)t.At).ToDictionary(g => g.Key, g =>
+            {
+                var sorted = g.Select(t => t.Latency).Order().ToArray();
+                return (sorted.Length, Percentile(sorted, 0.5), sorted[^1]);
+            });
 
         /// <summary>Since the receiver started, as the benchmark's clock counts (which starts after it).</summary>
         public TimeSpan LastArrival
@@ -564,6 +652,8 @@ public static class PostgresBenchmark
             {
                 _positions = new ConcurrentDictionary<string, double>();
                 _timeline = new ConcurrentQueue<(double At, double Latency)>();
+                _arrivals = new ConcurrentDictionary<string, (DateTimeOffset Commit, double At)>();
+                Interlocked.Exchange(ref _reads, 0);
                 _offset = _clock.Elapsed;
                 _first = null;
                 _last = null;
@@ -571,15 +661,6 @@ public static class PostgresBenchmark
         }
 
         public double[] Latencies() => _positions.Values.Where(double.IsFinite).Order().ToArray();
-
-        /// <summary>The latencies by second of arrival since <see cref="Reset"/>: where a tail comes from (a stall, a start, a steady lag).</summary>
-        public IEnumerable<string> Timeline() =>
-            _timeline.Where(t => double.IsFinite(t.Latency)).GroupBy(t => (int)t.At).OrderBy(g => g.Key).Select(g =>
-            {
-                var sorted = g.Select(t => t.Latency).Order().ToArray();
-                return string.Create(CultureInfo.InvariantCulture,
-                    $"  second {g.Key,3}: {sorted.Length,5} changes, p50 {Percentile(sorted, 0.5),7:0.0} ms, max {sorted[^1],7:0.0} ms");
-            });
 
         private async Task<IResult> HandleAsync(HttpContext http)
         {
@@ -597,10 +678,19 @@ public static class PostgresBenchmark
             foreach (var record in doc.RootElement.GetProperty("records").EnumerateArray())
             {
                 // Only streamed changes count: the WAL holds inserts, an initial snapshot's rows are reads.
-                if (record.GetProperty("operation").GetString() != "insert") continue;
+                if (record.GetProperty("operation").GetString() != "insert")
+                {
+                    Interlocked.Increment(ref _reads);
+                    continue;
+                }
                 var latency = DateTimeOffset.TryParse(record.GetProperty("commitTime").GetString(), CultureInfo.InvariantCulture,
                     DateTimeStyles.RoundtripKind, out var commit) ? (now - commit).TotalMilliseconds : double.NaN;
-                if (positions.TryAdd(record.GetProperty("position").GetString()!, latency)) timeline.Enqueue((at, latency));
+                var position = record.GetProperty("position").GetString()!;
+                if (positions.TryAdd(position, latency))
+                {
+                    timeline.Enqueue((at, latency));
+                    if (RecordCommits && double.IsFinite(latency)) _arrivals.TryAdd(position, (commit, at));
+                }
             }
             var (cpu, allocated) = Span.Now();
             lock (_moments)
