@@ -25,7 +25,9 @@ namespace RetailStreaming.TransformHost;
 /// <see cref="LightShare"/> of one slot and whose changes take less than a slice on average (a moving
 /// average over their last changes, so an unknown runner is light until its first changes say
 /// otherwise; a change counts for at most four slices, so that one preempted by a busy machine does not
-/// make its runner heavy). A light runner takes the lane before a general slot; it keeps it by the same slice rule.
+/// make its runner heavy). A light runner takes the lane before a general slot; it hands the lane back
+/// after each slice, waiters or not, and asks again like any runner (so a runner that has turned heavy
+/// on the lane leaves it after its change in progress).
 /// The lane's own recent use is kept under <see cref="LightLaneMaxShare"/> of a core (it is closed
 /// while above), so with the lane the transforms take at most <see cref="Slots"/> + 0.5 cores. A
 /// heavy runner never gets the lane; a light one may still get a general slot (it is least used).
@@ -311,13 +313,11 @@ public sealed class TransformScheduler
         /// <summary>How long the runner waited for the slot (zero when one was free).</summary>
         public TimeSpan Waited { get; private set; }
 
-        /// <summary>True when the lease has been held for a slice and another runner waits for a slot.</summary>
-        public bool ShouldYield =>
-            _scheduler.Waiting > 0 && _scheduler._time.GetTimestamp() - GrantedAt >= _scheduler._sliceTicks;
-
         /// <summary>
         /// Called by the runner after each change it ran on this lease: the change's time goes into the
-        /// account's average (what makes a runner light or not); returns <see cref="ShouldYield"/>.
+        /// account's average (what makes a runner light or not). Returns true when the runner should hand
+        /// the slot on now: a general slot held for a slice while another runner waits; the light lane
+        /// after a slice.
         /// </summary>
         public bool ChangeFinished()
         {
@@ -326,7 +326,10 @@ public sealed class TransformScheduler
             _changeStartedAt = now;
             // An abandoned call returning late says nothing useful: its runner is quarantined.
             if (Volatile.Read(ref _released) == 0) Account.RecordChange(Math.Min(now - started, ChangeSampleMaxSlices * _scheduler._sliceTicks));
-            return _scheduler.Waiting > 0 && now - GrantedAt >= _scheduler._sliceTicks;
+            var sliceUsed = now - GrantedAt >= _scheduler._sliceTicks;
+            // The lane is handed back after each slice, waiters or not: whether its runner is still
+            // light (a change that took a slice or more may have made it heavy) is checked when it asks again.
+            return sliceUsed && (OnLane || _scheduler.Waiting > 0);
         }
 
         /// <summary>Gives the slot back; later calls do nothing.</summary>

@@ -181,6 +181,32 @@ public sealed class TransformSchedulerFairnessTests : IDisposable
     }
 
     [Fact]
+    public void The_lane_is_handed_back_after_each_slice_even_with_nobody_waiting_and_a_runner_turned_heavy_then_leaves_it()
+    {
+        var scheduler = new TransformScheduler(1, TransformScheduler.DefaultSlice, time: _clock);
+        var runner = scheduler.Open("runner");
+        var lease = scheduler.Acquire(runner);
+        Assert.True(lease.OnLane); // unknown: light
+        _clock.Advance(TimeSpan.FromMicroseconds(100));
+        Assert.False(lease.ChangeFinished());
+        // Its next change takes 25 ms: past the slice, the lane goes back though nobody waits.
+        _clock.Advance(TimeSpan.FromMilliseconds(25));
+        Assert.Equal(0, scheduler.Waiting);
+        Assert.True(lease.ChangeFinished());
+        lease.Release();
+        Assert.False(scheduler.LightLaneBusy);
+
+        // One long change among quick ones does not make it heavy (a change counts for at most four
+        // slices); its next long ones do, within three, and it then asks for a general slot.
+        var onLane = 0;
+        while (Run(scheduler, runner, 1, TimeSpan.FromMilliseconds(25)).OnLane) Assert.InRange(++onLane, 1, 3);
+        Assert.False(scheduler.IsLight(runner));
+        var general = scheduler.Acquire(runner);
+        Assert.False(general.OnLane);
+        Assert.True(AcquireWithin(scheduler, scheduler.Open("light"), Wait, "a light runner beside it").OnLane);
+    }
+
+    [Fact]
     public void The_light_lane_closes_once_it_has_served_half_a_core_and_the_light_runners_then_share_the_general_slots()
     {
         var scheduler = new TransformScheduler(1, TransformScheduler.DefaultSlice, time: _clock);
