@@ -230,9 +230,15 @@ public sealed class TransformsSection
     /// <summary>How long a workflow's transform keeps a slot for consecutive changes while another one waits.</summary>
     public TimeSpan Slice { get; set; } = TransformHost.TransformScheduler.DefaultSlice;
 
+    /// <summary>
+    /// The recent use, as a share of one slot, under which a workflow's transform is light and may take
+    /// the light lane beside the slots (0: no light lane); see <see cref="TransformHost.TransformScheduler"/>.
+    /// </summary>
+    public double LightShare { get; set; } = TransformHost.TransformScheduler.DefaultLightShare;
+
     /// <summary>The node's transform scheduler, as configured.</summary>
     public TransformHost.TransformScheduler CreateScheduler() =>
-        new(Slots == 0 ? TransformHost.TransformScheduler.DefaultSlots : Slots, Slice);
+        new(Slots == 0 ? TransformHost.TransformScheduler.DefaultSlots : Slots, Slice, LightShare);
 
     /// <summary>Throws, naming the key, when a setting is out of range.</summary>
     public void Validate()
@@ -241,6 +247,8 @@ public sealed class TransformsSection
             throw new InvalidOperationException($"RetailStreaming:Transforms:Slots must be 0 (one core fewer than the machine has) or positive; got {Slots}.");
         if (Slice <= TimeSpan.Zero || Slice > TimeSpan.FromSeconds(10))
             throw new InvalidOperationException($"RetailStreaming:Transforms:Slice must be positive and at most 10 s (e.g. 00:00:00.002); got {Slice}.");
+        if (!(LightShare >= 0 && LightShare < 1))
+            throw new InvalidOperationException($"RetailStreaming:Transforms:LightShare must be at least 0 (no light lane) and under 1 (e.g. 0.1); got {LightShare}.");
     }
 }
 

@@ -48,6 +48,7 @@ public sealed class TransformRunner : IDisposable
     private readonly LoadedTransform? _owned;
     private readonly int _maxOutputs;
     private readonly TransformScheduler? _scheduler;
+    private readonly TransformScheduler.Account? _account;
     private ITransform? _transform;
     private int _busy;
     private int _disposed;
@@ -60,7 +61,7 @@ public sealed class TransformRunner : IDisposable
     /// <param name="timeBudget">The most time one change may take, enumeration included.</param>
     /// <param name="initializeBudget">The most time <see cref="Initialize"/> may take (default: the larger of the time budget and 30 s).</param>
     /// <param name="maxOutputsPerChange">The most records one change may produce.</param>
-    /// <param name="scheduler">The node's transform slots, taken for each change (none: the runner's thread runs unbounded).</param>
+    /// <param name="scheduler">The node's transform slots, taken for Initialize and for each change (none: the runner's thread runs unbounded).</param>
     public TransformRunner(LoadedTransform transform, TransformContext context, TimeSpan timeBudget,
         TimeSpan? initializeBudget = null, int maxOutputsPerChange = DefaultMaxOutputsPerChange, TransformScheduler? scheduler = null)
         : this((transform ?? throw new ArgumentNullException(nameof(transform))).Transform, context, timeBudget, initializeBudget, maxOutputsPerChange, scheduler) =>
@@ -72,7 +73,7 @@ public sealed class TransformRunner : IDisposable
     /// <param name="timeBudget">The most time one change may take, enumeration included.</param>
     /// <param name="initializeBudget">The most time <see cref="Initialize"/> may take (default: the larger of the time budget and 30 s).</param>
     /// <param name="maxOutputsPerChange">The most records one change may produce.</param>
-    /// <param name="scheduler">The node's transform slots, taken for each change (none: the runner's thread runs unbounded).</param>
+    /// <param name="scheduler">The node's transform slots, taken for Initialize and for each change (none: the runner's thread runs unbounded).</param>
     public TransformRunner(ITransform transform, TransformContext context, TimeSpan timeBudget,
         TimeSpan? initializeBudget = null, int maxOutputsPerChange = DefaultMaxOutputsPerChange, TransformScheduler? scheduler = null)
     {
@@ -87,6 +88,7 @@ public sealed class TransformRunner : IDisposable
         ArgumentOutOfRangeException.ThrowIfLessThan(maxOutputsPerChange, 1);
         _maxOutputs = maxOutputsPerChange;
         _scheduler = scheduler;
+        _account = scheduler?.Open(context.WorkflowId);
 
         _thread = new Thread(WorkLoop) { IsBackground = true, Name = $"transform {context.WorkflowId}" };
         _thread.Start();
@@ -110,7 +112,11 @@ public sealed class TransformRunner : IDisposable
     /// <summary>Why the runner is quarantined, or null.</summary>
     public string? QuarantineReason => _quarantineReason;
 
-    /// <summary>Calls the transform's <see cref="ITransform.Initialize"/> within <see cref="InitializeBudget"/>; required before the first change.</summary>
+    /// <summary>
+    /// Calls the transform's <see cref="ITransform.Initialize"/> within <see cref="InitializeBudget"/>; required before the first change.
+    /// Scheduled, it first takes a general slot (never the light lane: its length is unknown), so that a
+    /// heavy Initialize takes its turn like changes do; the wait for the slot does not count against the budget.
+    /// </summary>
     /// <exception cref="TransformInitializationException">Initialize threw, overran (the runner is then quarantined), or the runner is quarantined.</exception>
     public void Initialize()
     {
@@ -118,8 +124,11 @@ public sealed class TransformRunner : IDisposable
         if (transform is null)
             throw new TransformInitializationException(TransformFailureKind.Quarantined, _quarantineReason!);
 
+        var init = new InitializeCall();
         var call = Post(() =>
         {
+            if (_scheduler is not null) Volatile.Write(ref init.Lease, _scheduler.Acquire(_account!, mayUseLightLane: false));
+            Volatile.Write(ref init.Started, Stopwatch.GetTimestamp());
             try
             {
                 transform.Initialize(Context);
@@ -129,10 +138,21 @@ public sealed class TransformRunner : IDisposable
             {
                 return Describe(e);
             }
+            finally
+            {
+                Volatile.Read(ref init.Lease)?.Release();
+            }
         });
-        var started = Stopwatch.GetTimestamp();
-        if (!call.Wait(InitializeBudget))
+        var budgetTicks = (long)(InitializeBudget.TotalSeconds * Stopwatch.Frequency);
+        while (true)
         {
+            var started = Volatile.Read(ref init.Started);
+            // Still waiting for a slot: its budget has not begun.
+            var remaining = started == 0 ? budgetTicks : budgetTicks - (Stopwatch.GetTimestamp() - started);
+            if (remaining > 0 && call.Wait(TimeSpan.FromSeconds(remaining / (double)Stopwatch.Frequency))) break;
+            if (remaining > 0 || started == 0) continue;
+            // The abandoned call keeps its thread, not its slot: the other workflows go on.
+            Volatile.Read(ref init.Lease)?.Release();
             var reason = Overrun("Initialize", InitializeBudget, Stopwatch.GetElapsedTime(started));
             throw new TransformInitializationException(TransformFailureKind.Overran, reason);
         }
@@ -140,6 +160,13 @@ public sealed class TransformRunner : IDisposable
         if (call.Result is { } error)
             throw new TransformInitializationException(TransformFailureKind.Threw, error);
         _initialized = true;
+    }
+
+    /// <summary>An Initialize in progress: the worker publishes its slot, then its start (0: waiting for a slot).</summary>
+    private sealed class InitializeCall
+    {
+        public TransformScheduler.Lease? Lease;
+        public long Started;
     }
 
     /// <summary>Transforms one change within the time budget, waiting for the result.</summary>
@@ -346,7 +373,7 @@ public sealed class TransformRunner : IDisposable
             if (_scheduler is not null && lease is null)
             {
                 // Published before the start, so whoever abandons this change releases this slot.
-                lease = _scheduler.Acquire();
+                lease = _scheduler.Acquire(_account!);
                 Volatile.Write(ref batch.Lease, lease);
                 Volatile.Write(ref batch.Started[i], Stopwatch.GetTimestamp());
             }
@@ -366,8 +393,9 @@ public sealed class TransformRunner : IDisposable
                 return;
             }
             batch.Results[i] = result;
-            // The slot goes on to a waiting runner once this one has had its slice.
-            var yielding = lease is not null && (i + 1 == changes.Count || lease.ShouldYield);
+            // The slot goes on to a waiting runner once this one has had its slice. Every change's
+            // time is told to the scheduler: a runner whose changes take less than a slice is light.
+            var yielding = lease is not null && (lease.ChangeFinished() || i + 1 == changes.Count);
             if (yielding)
             {
                 lease!.Release();

@@ -126,6 +126,11 @@ public sealed class DeadLetterCommandTests(DeadLetterNode node) : IClassFixture<
         var record = Assert.Single(arrived);
         Assert.Equal(originalKey, record.Id);
         Assert.True(record.SignatureValid);
+        // It names the transform version that produced it, as the letter keeps it, like every delivered record.
+        var producedBy = first.GetProperty("transformVersion").GetString();
+        Assert.False(string.IsNullOrEmpty(producedBy), $"the letter names no transform version: {first}");
+        Assert.Equal(producedBy, record.TransformVersion);
+        Assert.All(node.Endpoint.ReceivedBy(Id), r => Assert.Equal(producedBy, r.TransformVersion));
         var again = await Json(0, "dlq", "redrive", Id, entry);
         AssertShape(again, JsonValueKind.Object, "workflowId", "force", "selected", "delivered", "failed", "skipped", "more", "results");
         AssertShape(again.GetProperty("results"), JsonValueKind.Array, "entryId", "outcome", "detail", "transformVersion", "idempotencyKeys");

@@ -29,7 +29,8 @@ public sealed class TransformSchedulerTests : IDisposable
     [Fact]
     public async Task A_heavy_batch_hands_its_slot_on_between_changes_and_the_wait_does_not_count_against_the_budget()
     {
-        var scheduler = new TransformScheduler(1, TimeSpan.FromMilliseconds(1));
+        // No light lane: the order is the one general slot's.
+        var scheduler = new TransformScheduler(1, TimeSpan.FromMilliseconds(1), lightShare: 0);
         var log = new ConcurrentQueue<string>();
         var heavy = new BlockingTransform("heavy", TimeSpan.FromMilliseconds(2000), log);
         var heavyRunner = Runner(heavy, scheduler, TimeSpan.FromSeconds(30), "wf-heavy");
@@ -87,10 +88,10 @@ public sealed class TransformSchedulerTests : IDisposable
     }
 
     [Fact]
-    public void Slots_go_out_in_the_order_they_were_asked_for()
+    public void Slots_go_out_in_the_order_they_were_asked_for_among_runners_of_equal_use()
     {
-        var scheduler = new TransformScheduler(1, TransformScheduler.DefaultSlice);
-        var held = scheduler.Acquire();
+        var scheduler = new TransformScheduler(1, TransformScheduler.DefaultSlice, lightShare: 0);
+        var held = scheduler.Acquire(scheduler.Open("holder"));
         var order = new ConcurrentQueue<int>();
         var threads = new List<Thread>();
         for (var i = 0; i < 4; i++)
@@ -98,7 +99,7 @@ public sealed class TransformSchedulerTests : IDisposable
             var n = i;
             var thread = new Thread(() =>
             {
-                var lease = scheduler.Acquire();
+                var lease = scheduler.Acquire(scheduler.Open($"runner {n}"));
                 order.Enqueue(n);
                 lease.Release();
             });
@@ -119,16 +120,19 @@ public sealed class TransformSchedulerTests : IDisposable
     }
 
     [Theory]
-    [InlineData(0, 2)]
-    [InlineData(1, 0)]
-    [InlineData(1, -1)]
-    public void Bad_settings_are_refused(int slots, int sliceMs)
+    [InlineData(0, 2, 0.1)]
+    [InlineData(1, 0, 0.1)]
+    [InlineData(1, -1, 0.1)]
+    [InlineData(1, 2, -0.1)]
+    [InlineData(1, 2, 1.0)]
+    [InlineData(1, 2, double.NaN)]
+    public void Bad_settings_are_refused(int slots, int sliceMs, double lightShare)
     {
-        Assert.Throws<ArgumentOutOfRangeException>(() => new TransformScheduler(slots, TimeSpan.FromMilliseconds(sliceMs)));
+        Assert.Throws<ArgumentOutOfRangeException>(() => new TransformScheduler(slots, TimeSpan.FromMilliseconds(sliceMs), lightShare));
     }
 
     /// <summary>Holds its thread (and so its slot) for a while per change, as a CPU-heavy transform would; logs each change it finishes.</summary>
-    private sealed class BlockingTransform(string name, TimeSpan hold, ConcurrentQueue<string> log, ManualResetEventSlim? until = null) : ITransform
+    internal sealed class BlockingTransform(string name, TimeSpan hold, ConcurrentQueue<string> log, ManualResetEventSlim? until = null) : ITransform
     {
         public ManualResetEventSlim FirstStarted { get; } = new(false);
 

@@ -55,6 +55,9 @@ public sealed class RedriveTests(ITestOutputHelper output) : WorkflowTestKit(out
         Assert.Equal([originalKey], accepted.IdempotencyKeys);
         var sent = endpoint.Accepted.Single(r => r.Position == refusedAt);
         Assert.Equal(originalKey, sent.IdempotencyKey);
+        // The version that produced the record travels with it, as on its first delivery; the letter keeps it.
+        Assert.Equal("1.0.0", letter.TransformVersion);
+        Assert.Equal("1.0.0", sent.TransformVersion);
         Assert.Equal("3", sent.Record.Key);
         Assert.Equal(refusedAt.Value, (string?)sent.Record.Payload["position"]);
         var redriven = await Store.DeadLetters.GetAsync(letter.Id);
@@ -136,6 +139,9 @@ public sealed class RedriveTests(ITestOutputHelper output) : WorkflowTestKit(out
         var sent = Connectors.Endpoint(id).Accepted.Single(r => r.Position == MemoryChangeLog.PositionOf(3));
         Assert.Equal(IdempotencyKey.For(id, MemoryChangeLog.PositionOf(3), 0), sent.IdempotencyKey);
         Assert.Equal("1.1.0", (string?)sent.Record.Payload["version"]);
+        Assert.Equal("1.1.0", sent.TransformVersion);
+        // The letter still names the version it failed with; the redrive's own version is recorded beside it.
+        Assert.Equal("1.0.0", (await Store.DeadLetters.GetAsync(letter.Id))!.TransformVersion);
         Assert.Equal(new DeadLetterRedrive(((await Store.DeadLetters.GetAsync(letter.Id))!.Redrive!).At, "delivered", "1.1.0", 2),
             (await Store.DeadLetters.GetAsync(letter.Id))!.Redrive);
     }

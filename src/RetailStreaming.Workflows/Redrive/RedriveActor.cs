@@ -143,9 +143,10 @@ internal sealed class RedriveActor : ReceiveActor
             var outcome = await _transform.RunAsync(change, _stopping.Token);
             if (outcome.Outputs is not { } outputs)
                 return (await FailAsync(letter, ranVersion, null, $"transform {ranVersion} rejected it again: {outcome.Error}"), null);
+            // Like any delivered record, it names the version that produced it: the one that ran now.
             records = outputs.Select((o, i) => new DeliveryRecord(
                 IdempotencyKey.For(WorkflowId, change.Position, i), WorkflowId, change.Position, i,
-                change.Table, change.Operation, change.CommitTime, o)).ToList();
+                change.Table, change.Operation, change.CommitTime, o) { TransformVersion = ranVersion }).ToList();
         }
 
         var keys = records.Select(r => r.IdempotencyKey).ToList();
@@ -215,8 +216,9 @@ internal sealed class RedriveActor : ReceiveActor
                 return null;
             // The stored record is the webhook's JSON of it: a delete says "deleted": true.
             var record = new OutputRecord(type, key, data.DeepClone()) { IsDelete = o["deleted"] is JsonValue deleted && deleted.GetValue<bool>() };
+            // Sent as it was the first time: with the transform version that produced it (kept on the letter).
             return new DeliveryRecord(IdempotencyKey.For(WorkflowId, change.Position, index), WorkflowId, change.Position, index,
-                change.Table, change.Operation, change.CommitTime, record);
+                change.Table, change.Operation, change.CommitTime, record) { TransformVersion = letter.TransformVersion };
         }
         catch (Exception e) when (e is System.Text.Json.JsonException or InvalidOperationException or FormatException)
         {

@@ -5,7 +5,7 @@ using RetailStreaming.Connectors.Webhooks;
 namespace RetailStreaming.Cli.Tests.Support;
 
 /// <summary>One record as the endpoint received it.</summary>
-internal sealed record ReceivedRecord(string Path, string Id, string Key, bool SignatureValid);
+internal sealed record ReceivedRecord(string Path, string Id, string Key, bool SignatureValid, string? TransformVersion = null);
 
 /// <summary>
 /// A client's webhook endpoint: Kestrel on a free loopback port. It answers 200, except 400 (for
@@ -31,7 +31,8 @@ internal sealed class WebhookEndpoint : IAsyncDisposable
                 Header(StandardWebhooks.SignatureHeader), body, StandardWebhooks.DefaultTolerance, out _);
             using var doc = JsonDocument.Parse(body);
             var records = doc.RootElement.GetProperty("records").EnumerateArray()
-                .Select(r => new ReceivedRecord(name, r.GetProperty("id").GetString()!, r.GetProperty("key").GetString()!, valid))
+                .Select(r => new ReceivedRecord(name, r.GetProperty("id").GetString()!, r.GetProperty("key").GetString()!, valid,
+                    r.TryGetProperty("transformVersion", out var version) ? version.GetString() : null))
                 .ToList();
             if (records.Any(r => Refuse(name, r.Key)))
                 return Results.BadRequest(new { error = "refused by the test endpoint" });
