@@ -46,6 +46,10 @@ namespace RetailStreaming.Benchmarks;
 /// empty tables to finish: left half-way, it resumes after the restart and reads every row of the WAL
 /// again as snapshot reads, in the same stream as the drain and the latency phase. The latency phase
 /// runs the same way for the platform and for the bare pipeline (see PostgresLatency.cs).</para>
+/// <para>Warm-up (<c>--warmup</c>, 50,000 rows by default): before the measured WAL, each consumer runs
+/// over warm-up rows of its own (the platform in its first start, the bare ones on slots dropped
+/// afterwards), so none is measured on code the JIT has not yet compiled and profiled for it. The
+/// measured bare slots are created after the warm-up.</para>
 /// </remarks>
 public static partial class PostgresBenchmark
 {
@@ -66,6 +70,9 @@ public static partial class PostgresBenchmark
         var bareLatency = Arg(args, "--bare-latency") != "off";
         var stages = Arg(args, "--stages") != "off";
         var snapshotWait = Arg(args, "--snapshot-wait") != "off";
+        // Rows each consumer (the platform, bare-decode, the bare pipeline) runs over before it is measured,
+        // so that every one is measured on code the JIT has warmed (and profiled) for it, not the first on cold code.
+        var warmup = int.Parse(Arg(args, "--warmup") ?? "50000", CultureInfo.InvariantCulture);
         var dataDirectory = Path.Combine(Path.GetTempPath(), $"rs-bench-pg-{Guid.NewGuid():N}");
 
         await using var server = await PostgresServer.StartAsync();
@@ -81,8 +88,11 @@ public static partial class PostgresBenchmark
         await using (var replication = new LogicalReplicationConnection(database))
         {
             await replication.Open();
-            await replication.CreatePgOutputReplicationSlot("bench_decode");
-            await replication.CreatePgOutputReplicationSlot("bench_pipeline");
+            if (warmup > 0)
+            {
+                await replication.CreatePgOutputReplicationSlot(WarmDecodeSlot);
+                await replication.CreatePgOutputReplicationSlot(WarmPipelineSlot);
+            }
         }
 
         var secret = StandardWebhooks.GenerateSecret();
@@ -109,9 +119,31 @@ public static partial class PostgresBenchmark
                     await UntilAsync("the workflow's initial snapshot is done", TimeSpan.FromSeconds(60), async () => await SnapshotPendingAsync(database) == 0);
                     Console.Error.WriteLine($"initial snapshot of the empty tables done after {waited.Elapsed.TotalSeconds:0.0}s more");
                 }
+                if (warmup > 0)
+                {
+                    receiver.Reset();
+                    await WriteWalAsync(database, warmup, startAt: WarmupStart);
+                    await UntilAsync($"the platform delivered the {warmup} warm-up changes", TimeSpan.FromMinutes(10), () => Task.FromResult(receiver.DistinctPositions >= warmup),
+                        () => $"{receiver.DistinctPositions} delivered");
+                }
                 await platform.StopAsync();
             }
             await UntilAsync("the workflow's slot is released", TimeSpan.FromSeconds(30), async () => await SlotActiveAsync(database) == false);
+            if (warmup > 0)
+            {
+                await BareDecodeAsync(database, warmup, WarmDecodeSlot);
+                receiver.Reset();
+                await BarePipelineAsync(database, warmup, receiver.Url, secret, slot: WarmPipelineSlot);
+                await ExecuteAsync(database, $"SELECT pg_drop_replication_slot('{WarmDecodeSlot}'); SELECT pg_drop_replication_slot('{WarmPipelineSlot}');");
+                Console.Error.WriteLine($"warm-up: the platform, bare-decode and the bare pipeline each ran over {warmup} changes first");
+            }
+            // The measured consumers' slots start here: they see the measured WAL, not the warm-up.
+            await using (var replication = new LogicalReplicationConnection(database))
+            {
+                await replication.Open();
+                await replication.CreatePgOutputReplicationSlot("bench_decode");
+                await replication.CreatePgOutputReplicationSlot("bench_pipeline");
+            }
 
             var writing = Stopwatch.StartNew();
             await WriteWalAsync(database, rows, startAt: 0);
@@ -390,7 +422,11 @@ public static partial class PostgresBenchmark
     /// A plain pgoutput reader on its own slot: every value of every row decoded as text, nothing
     /// more. Returns the seconds from connect to the last row, and the span from the first row decoded to the last.
     /// </summary>
-    private static async Task<(double ConnectToLast, Span Span)> BareDecodeAsync(string database, int rows)
+    private const string WarmDecodeSlot = "bench_warm_decode";
+    private const string WarmPipelineSlot = "bench_warm_pipeline";
+    private const int WarmupStart = 50_000_000; // keys of the warm-up rows: apart from every later phase's
+
+    private static async Task<(double ConnectToLast, Span Span)> BareDecodeAsync(string database, int rows, string slot = "bench_decode")
     {
         var clock = Stopwatch.StartNew();
         await using var connection = new LogicalReplicationConnection(database);
@@ -399,7 +435,7 @@ public static partial class PostgresBenchmark
         long changes = 0, chars = 0;
         var first = TimeSpan.Zero;
         (TimeSpan Cpu, long Allocated) atFirst = default;
-        await foreach (var message in connection.StartReplication(new PgOutputReplicationSlot("bench_decode"),
+        await foreach (var message in connection.StartReplication(new PgOutputReplicationSlot(slot),
                            new PgOutputReplicationOptions(Publication, PgOutputProtocolVersion.V1), stop.Token))
         {
             if (message is InsertMessage insert)
@@ -433,7 +469,7 @@ public static partial class PostgresBenchmark
     /// a paced change waits for no other (a no-op for the WAL's 1,000-change transactions, which fill
     /// whole batches).
     /// </remarks>
-    private static async Task<double> BarePipelineAsync(string database, int rows, string url, string secret, BareContinuation? then = null)
+    private static async Task<double> BarePipelineAsync(string database, int rows, string url, string secret, BareContinuation? then = null, string slot = "bench_pipeline")
     {
         var clock = Stopwatch.StartNew();
         var context = new TransformContext(WorkflowId, "bench", "1.0.0",
@@ -470,7 +506,7 @@ public static partial class PostgresBenchmark
         var paused = false;
         try
         {
-            await foreach (var message in connection.StartReplication(new PgOutputReplicationSlot("bench_pipeline"),
+            await foreach (var message in connection.StartReplication(new PgOutputReplicationSlot(slot),
                                new PgOutputReplicationOptions(Publication, PgOutputProtocolVersion.V1), then?.Stop.Token ?? stop.Token))
             {
                 switch (message)
