@@ -36,6 +36,34 @@ public sealed class TransformSchedulerFairnessTests : IDisposable
     }
 
     /// <summary>Acquires on another thread, so that a test that would block forever fails instead.</summary>
+    /// <summary>
+    /// Holds the scheduler's only slot while the runners of <paramref name="askers"/> ask for it in that
+    /// order (each once the one before waits), then frees it: the order in which they were served.
+    /// </summary>
+    private static string[] ServedOrder(TransformScheduler scheduler, params TransformScheduler.Account[] askers)
+    {
+        var held = scheduler.Acquire(scheduler.Open("holder"));
+        var order = new ConcurrentQueue<string>();
+        var threads = new List<Thread>();
+        for (var i = 0; i < askers.Length; i++)
+        {
+            var account = askers[i];
+            var thread = new Thread(() =>
+            {
+                var lease = scheduler.Acquire(account);
+                order.Enqueue(account.Name);
+                lease.Release();
+            });
+            threads.Add(thread);
+            thread.Start();
+            var waiting = i + 1;
+            Assert.True(SpinWait.SpinUntil(() => scheduler.Waiting == waiting, Wait));
+        }
+        held.Release();
+        foreach (var thread in threads) Assert.True(thread.Join(Wait));
+        return order.ToArray();
+    }
+
     private static TransformScheduler.Lease AcquireWithin(TransformScheduler scheduler, TransformScheduler.Account account, TimeSpan within, string what)
     {
         var acquire = Task.Factory.StartNew(() => scheduler.Acquire(account), TaskCreationOptions.LongRunning);
@@ -81,31 +109,12 @@ public sealed class TransformSchedulerFairnessTests : IDisposable
     {
         // No light lane: the order among waiters alone decides.
         var scheduler = new TransformScheduler(1, TransformScheduler.DefaultSlice, lightShare: 0, time: _clock);
-        var holder = scheduler.Open("holder");
         var heavy = scheduler.Open("heavy");
         var light = scheduler.Open("light");
         Run(scheduler, heavy, 25, TimeSpan.FromMilliseconds(20)); // half a second of slot time
         Run(scheduler, light, 1, TimeSpan.FromMicroseconds(50));
 
-        var held = scheduler.Acquire(holder);
-        var order = new ConcurrentQueue<string>();
-        var threads = new List<Thread>();
-        foreach (var (account, expectedWaiting) in new[] { (heavy, 1), (light, 2) })
-        {
-            var thread = new Thread(() =>
-            {
-                var lease = scheduler.Acquire(account);
-                order.Enqueue(account.Name);
-                lease.Release();
-            });
-            threads.Add(thread);
-            thread.Start();
-            // The light runner asks only once the heavy one waits: first come would serve the heavy one first.
-            Assert.True(SpinWait.SpinUntil(() => scheduler.Waiting == expectedWaiting, Wait));
-        }
-
-        held.Release();
-        foreach (var thread in threads) Assert.True(thread.Join(Wait));
+        var order = ServedOrder(scheduler, heavy, light);
 
         Assert.Equal(["light", "heavy"], order);
         Assert.Equal(0, scheduler.Busy);
@@ -123,23 +132,7 @@ public sealed class TransformSchedulerFairnessTests : IDisposable
 
         // a used more in all, but longer ago: its recent use is below b's, so it goes first.
         Assert.True(scheduler.ShareOf(a) < scheduler.ShareOf(b), $"a {scheduler.ShareOf(a):0.000}, b {scheduler.ShareOf(b):0.000}");
-        var held = scheduler.Acquire(scheduler.Open("holder"));
-        var order = new ConcurrentQueue<string>();
-        var threads = new List<Thread>();
-        foreach (var (account, expectedWaiting) in new[] { (b, 1), (a, 2) })
-        {
-            var thread = new Thread(() =>
-            {
-                var lease = scheduler.Acquire(account);
-                order.Enqueue(account.Name);
-                lease.Release();
-            });
-            threads.Add(thread);
-            thread.Start();
-            Assert.True(SpinWait.SpinUntil(() => scheduler.Waiting == expectedWaiting, Wait));
-        }
-        held.Release();
-        foreach (var thread in threads) Assert.True(thread.Join(Wait));
+        var order = ServedOrder(scheduler, b, a);
         Assert.Equal(["a", "b"], order);
     }
 
