@@ -12,7 +12,7 @@ namespace RetailStreaming.TransformHost.Tests;
 /// </summary>
 public sealed class IsolatedTransformRunnerTests : IDisposable
 {
-    private static readonly int TimeFactor = int.TryParse(Environment.GetEnvironmentVariable("RS_TEST_TIMEFACTOR"), out var f) && f > 0 ? f : 3;
+    private static readonly int TimeFactor = TestTiming.Factor;
     private readonly TempFolder _temp = new();
     private readonly List<IDisposable> _owned = [];
 

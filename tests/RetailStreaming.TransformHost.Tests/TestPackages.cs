@@ -87,6 +87,13 @@ internal static class TestPackages
 }
 
 /// <summary>A temporary folder deleted at the end of a test.</summary>
+/// <summary>How much longer the tests wait on a loaded machine: RS_TEST_TIMEFACTOR (scripts/test.sh sets it), 3 by default.</summary>
+internal static class TestTiming
+{
+    public static int Factor { get; } =
+        int.TryParse(Environment.GetEnvironmentVariable("RS_TEST_TIMEFACTOR"), out var f) && f > 0 ? f : 3;
+}
+
 internal sealed class TempFolder : IDisposable
 {
     public TempFolder() => Directory.CreateDirectory(Path);
