@@ -68,7 +68,14 @@ public static partial class PostgresBenchmark
         var parallelism = int.Parse(Arg(args, "--parallelism") ?? "4", CultureInfo.InvariantCulture);
         // The bare pipeline's latency phase (after its own burst) and the platform's stage breakdown (its spans, listened to during its latency phase only).
         var bareLatency = Arg(args, "--bare-latency") != "off";
-        var stages = Arg(args, "--stages") != "off";
+        // The node in a process of its own, as shipped (default), or inside this one (its spans can then be listened to, its allocations counted).
+        var inProcess = (Arg(args, "--node") ?? "process") switch
+        {
+            "process" => false,
+            "in-process" => true,
+            var other => throw new ArgumentException($"--node {other}: expected process or in-process"),
+        };
+        var stages = inProcess && Arg(args, "--stages") != "off";
         var snapshotWait = Arg(args, "--snapshot-wait") != "off";
         // Rows each consumer (the platform, bare-decode, the bare pipeline) runs over before it is measured,
         // so that every one is measured on code the JIT has warmed (and profiled) for it, not the first on cold code.
@@ -101,13 +108,14 @@ public static partial class PostgresBenchmark
         var node = NodeOptionsFor(dataDirectory);
         NodeHost.ConfigureLogging(node);
         var yaml = Workflow(database, receiver.Url, parallelism);
+        Task<IPlatform> StartPlatformAsync() => inProcess ? InProcessPlatform.StartAsync(node) : NodeProcessPlatform.StartAsync(dataDirectory);
 
         try
         {
             // First start: the workflow creates its slot; then the node stops while the WAL is written.
-            await using (var platform = await StartPlatformAsync(node))
+            await using (var platform = await StartPlatformAsync())
             {
-                await ApplyAsync(platform, yaml);
+                await platform.ApplyAsync(WorkflowId, yaml);
                 await UntilAsync("the workflow's slot is active", TimeSpan.FromSeconds(60), async () => await SlotActiveAsync(database) == true);
                 // The workflow's initial snapshot of the (still empty) tables must finish before the WAL is
                 // written: stopped half-way, it would resume after the restart and read every row of the WAL
@@ -157,14 +165,14 @@ public static partial class PostgresBenchmark
             Span endToEnd;
             long latencyChanges;
             LatencyPhase platformLatency;
-            await using (var platform = await StartPlatformAsync(node))
+            await using (var platform = await StartPlatformAsync())
             {
                 var started = clock.Elapsed;
                 await UntilAsync($"the platform delivered {rows} changes", TimeSpan.FromMinutes(30), () => Task.FromResult(receiver.DistinctPositions >= rows),
                     () => $"{receiver.DistinctPositions} delivered");
                 startToLastSeconds = (receiver.LastArrival - started).TotalSeconds;
                 endToEnd = receiver.Measured();
-                Console.Error.WriteLine($"end-to-end: {rows} in {startToLastSeconds:0.0}s from node start (first to last request {endToEnd.Seconds:0.0}s); snapshot reads received {receiver.SnapshotReads}");
+                Console.Error.WriteLine($"end-to-end: {rows} in {startToLastSeconds:0.0}s from node start (first to last request {endToEnd.Seconds:0.0}s); snapshot reads received {receiver.SnapshotReads}; {receiver.Requests} requests, {rows / (double)Math.Max(1, receiver.Requests):0} records each");
 
                 // Latency at a steady rate, on the running node.
                 platformLatency = await MeasureLatencyAsync("platform", database, receiver, rate, latencyFor, startAt: rows, settle, stages);
@@ -184,7 +192,7 @@ public static partial class PostgresBenchmark
             var pipelineConnectSeconds = then is null ? await bareRun : bareRun.IsCompleted ? await bareRun : await then.Drained.Task;
             if (receiver.DistinctPositions < rows) throw new InvalidOperationException($"the bare pipeline delivered {receiver.DistinctPositions} of {rows}");
             var pipeline = receiver.Measured();
-            Console.Error.WriteLine($"bare-pipeline: {rows} in {pipelineConnectSeconds:0.0}s from connect (first to last request {pipeline.Seconds:0.0}s)");
+            Console.Error.WriteLine($"bare-pipeline: {rows} in {pipelineConnectSeconds:0.0}s from connect (first to last request {pipeline.Seconds:0.0}s); {receiver.Requests} requests, {rows / (double)Math.Max(1, receiver.Requests):0} records each");
             LatencyPhase? bareLatencyPhase = null;
             if (then is not null)
             {
@@ -208,12 +216,16 @@ public static partial class PostgresBenchmark
             Console.WriteLine();
             Console.WriteLine("Rates are taken over the same span for every consumer: from the first change it handed over (the first request at the");
             Console.WriteLine("receiver; bare-decode: the first row decoded) to the last, counting the changes that arrived after the first request.");
-            Console.WriteLine("CPU is this process's (platform or bare code, and the receiver, which both share) over that span; the server's is not counted.");
+            Console.WriteLine(inProcess
+                ? "CPU is this process's (platform or bare code, and the receiver, which both share) over that span; the server's is not counted."
+                : "CPU is the node process's and this one's (the receiver) for the platform, this process's (bare code and the receiver) for the bare ones, over that span;");
+            if (!inProcess)
+                Console.WriteLine("the server's is not counted. The node runs as shipped, in its own process (--node in-process runs it inside this one).");
             Console.WriteLine();
             Console.WriteLine("| measurement | changes | seconds | changes/s | CPU ms per 1,000 changes | KB allocated per change | notes |");
             Console.WriteLine("|---|---:|---:|---:|---:|---:|---|");
             Console.WriteLine(string.Create(inv, $"| write the WAL | {rows} | {writeSeconds:0.00} | {rows / writeSeconds:0} | | | INSERT ... SELECT, 1,000 rows per transaction |"));
-            Console.WriteLine(string.Create(inv, $"| end-to-end (platform) | {endToEnd.Changes} | {endToEnd.Seconds:0.00} | {endToEnd.Rate:0} | {endToEnd.CpuMsPer1000:0.0} | {endToEnd.KbPerChange:0.00} | first to last request; node start to last 2xx {startToLastSeconds:0.00}s ({rows / startToLastSeconds:0}/s) |"));
+            Console.WriteLine(string.Create(inv, $"| end-to-end (platform) | {endToEnd.Changes} | {endToEnd.Seconds:0.00} | {endToEnd.Rate:0} | {endToEnd.CpuMsPer1000:0.0} | {(inProcess ? endToEnd.KbPerChange.ToString("0.00", inv) : "receiver " + endToEnd.KbPerChange.ToString("0.00", inv))} | {(inProcess ? "node in this process" : "node in its own process (CPU: node + this process)")}; first to last request; node start to last 2xx {startToLastSeconds:0.00}s ({rows / startToLastSeconds:0}/s) |"));
             Console.WriteLine(string.Create(inv, $"| bare-decode | {decode.Changes} | {decode.Seconds:0.00} | {decode.Rate:0} | {decode.CpuMsPer1000:0.0} | {decode.KbPerChange:0.00} | pgoutput decode of every value, nothing else; connect to last {decodeConnectSeconds:0.00}s |"));
             Console.WriteLine(string.Create(inv, $"| bare-pipeline | {pipeline.Changes} | {pipeline.Seconds:0.00} | {pipeline.Rate:0} | {pipeline.CpuMsPer1000:0.0} | {pipeline.KbPerChange:0.00} | decode, RetailTransform, JSON, signature, {BatchRecords}-record batches; connect to last 2xx {pipelineConnectSeconds:0.00}s ({rows / pipelineConnectSeconds:0}/s) |"));
             Console.WriteLine(string.Create(inv, $"| latency at {rate}/s (platform) | {latencyChanges} | {platformLatency.Seconds:0.00} | {latencyChanges / platformLatency.Seconds:0} | {platformLatency.CpuMsPer1000:0.0} | | commit to 2xx: p50 {p50:0.0} ms, p99 {p99:0.0} ms; server (plain reader beside it): p50 {platformLatency.WitnessP50:0.0} ms, p99 {platformLatency.WitnessP99:0.0} ms |"));
@@ -245,7 +257,11 @@ public static partial class PostgresBenchmark
         public double CpuMsPer1000 => CpuSeconds * 1000 / (Changes / 1000.0);
         public double KbPerChange => AllocatedBytes / 1024.0 / Changes;
 
-        public static (TimeSpan Cpu, long Allocated) Now() => (Environment.CpuUsage.TotalTime, GC.GetTotalAllocatedBytes());
+        /// <summary>While the node runs in a process of its own: its CPU time, added to this process's (its allocations are not counted).</summary>
+        public static volatile Func<TimeSpan>? OtherProcess;
+
+        public static (TimeSpan Cpu, long Allocated) Now() =>
+            (Environment.CpuUsage.TotalTime + (OtherProcess?.Invoke() ?? TimeSpan.Zero), GC.GetTotalAllocatedBytes());
     }
 
     private static NodeOptions NodeOptionsFor(string dataDirectory)
@@ -302,31 +318,6 @@ public static partial class PostgresBenchmark
         await using var reader = await command.ExecuteReaderAsync();
         while (await reader.ReadAsync()) lines.Add(reader.GetString(0));
         return lines;
-    }
-
-    private static async Task<WebApplication> StartPlatformAsync(NodeOptions node)
-    {
-        var app = await NodeHost.BuildAsync(node);
-        await app.StartAsync();
-        return app;
-    }
-
-    private static async Task ApplyAsync(WebApplication app, string yaml)
-    {
-        var queries = app.Services.GetRequiredService<WorkflowQueries>();
-        for (var attempt = 1; ; attempt++)
-        {
-            try
-            {
-                var reply = await queries.ApplyAsync(WorkflowId, yaml, "bench.yaml", CancellationToken.None);
-                if (reply is WorkflowReplies.DefinitionApplied or WorkflowReplies.DefinitionUnchanged) return;
-                throw new InvalidOperationException($"The benchmark workflow was not applied: {reply}");
-            }
-            catch (Akka.Actor.AskTimeoutException) when (attempt < 5)
-            {
-                // The one-node cluster is still forming.
-            }
-        }
     }
 
     /// <summary>How many of the captured tables' snapshots are not done yet, from the workflow's snapshot progress table.</summary>
@@ -631,6 +622,10 @@ public static partial class PostgresBenchmark
         public int DistinctPositions => _positions.Count;
 
         private long _reads;
+        private long _requests;
+
+        /// <summary>Requests received since <see cref="Reset"/> (the records per request tell how the consumer batches).</summary>
+        public long Requests => Interlocked.Read(ref _requests);
 
         /// <summary>Snapshot reads (records of operation read) received since <see cref="Reset"/>: none are expected in these measurements.</summary>
         public long SnapshotReads => Interlocked.Read(ref _reads);
@@ -690,6 +685,7 @@ public static partial class PostgresBenchmark
                 _timeline = new ConcurrentQueue<(double At, double Latency)>();
                 _arrivals = new ConcurrentDictionary<string, (DateTimeOffset Commit, double At)>();
                 Interlocked.Exchange(ref _reads, 0);
+                Interlocked.Exchange(ref _requests, 0);
                 _offset = _clock.Elapsed;
                 _first = null;
                 _last = null;
@@ -706,6 +702,7 @@ public static partial class PostgresBenchmark
             if (!StandardWebhooks.Verify(_secret, headers, body, StandardWebhooks.DefaultTolerance))
                 return Results.Unauthorized();
             var now = DateTimeOffset.UtcNow;
+            Interlocked.Increment(ref _requests);
             var positions = _positions;
             var timeline = _timeline;
             double at;
