@@ -76,6 +76,10 @@ public static partial class PostgresBenchmark
             var other => throw new ArgumentException($"--node {other}: expected process or in-process"),
         };
         var stages = inProcess && Arg(args, "--stages") != "off";
+        // --node-env KEY=VALUE (repeatable): environment variables of the node process only, to compare runtime settings.
+        var nodeEnvironment = args.Select((a, i) => (a, i)).Where(x => x.a == "--node-env" && x.i + 1 < args.Length)
+            .Select(x => args[x.i + 1].Split('=', 2))
+            .ToDictionary(kv => kv[0], kv => kv.Length > 1 ? kv[1] : "", StringComparer.Ordinal);
         var snapshotWait = Arg(args, "--snapshot-wait") != "off";
         // Rows each consumer (the platform, bare-decode, the bare pipeline) runs over before it is measured,
         // so that every one is measured on code the JIT has warmed (and profiled) for it, not the first on cold code.
@@ -108,7 +112,7 @@ public static partial class PostgresBenchmark
         var node = NodeOptionsFor(dataDirectory);
         NodeHost.ConfigureLogging(node);
         var yaml = Workflow(database, receiver.Url, parallelism);
-        Task<IPlatform> StartPlatformAsync() => inProcess ? InProcessPlatform.StartAsync(node) : NodeProcessPlatform.StartAsync(dataDirectory);
+        Task<IPlatform> StartPlatformAsync() => inProcess ? InProcessPlatform.StartAsync(node) : NodeProcessPlatform.StartAsync(dataDirectory, nodeEnvironment);
 
         try
         {

@@ -36,12 +36,12 @@ public static partial class PostgresBenchmark
             Span.OtherProcess = Cpu;
         }
 
-        public static async Task<IPlatform> StartAsync(string dataDirectory)
+        /// <param name="dataDirectory">The node's data directory (the same for both starts: the second resumes the workflow).</param>
+        /// <param name="environment">Extra environment variables of the node only (<c>--node-env KEY=VALUE</c>, e.g. a GC setting to compare).</param>
+        public static async Task<IPlatform> StartAsync(string dataDirectory, IReadOnlyDictionary<string, string> environment)
         {
-            var node = new NodeProcess(dataDirectory, new Dictionary<string, string>
-            {
-                ["RetailStreaming__Logging__MinimumLevel"] = "Warning",
-            }, name: "bench-node");
+            var variables = new Dictionary<string, string>(environment) { ["RetailStreaming__Logging__MinimumLevel"] = "Warning" };
+            var node = new NodeProcess(dataDirectory, variables, name: "bench-node");
             try
             {
                 await node.StartAsync();

@@ -474,10 +474,12 @@ public sealed partial class WorkflowActor : ReceivePersistentActor, IWithTimers
             .SelectAsync(1, chunk => TransformTraced(signals, chunk, () => transformRef.Ask<TransformedBatch>(new TransformBatch(chunk),
                 TimeSpan.FromTicks(Math.Min(budget.Ticks * chunk.Count, MaxTransformAsk.Ticks)) + slack)))
             .SelectMany(transformed => transformed.Changes)
-            // A batch holds at most MaxRecords records; a change that gives none still weighs one,
-            // so that its position reaches the checkpoint. A partial batch leaves after MaxWait at
-            // most: a change at a low rate waits for no other timer.
-            .GroupedWeightedWithin(batching.MaxRecords, batching.MaxRecords, batching.MaxWait, t => Math.Max(1, t.Outputs.Count))
+            // A batch holds at most MaxRecords records per delivery lane (the lanes split it by key,
+            // and each request takes at most MaxRecords: under load every lane gets a full request
+            // from one batch); a change that gives none still weighs one, so that its position
+            // reaches the checkpoint. A partial batch leaves after MaxWait at most: a change at a
+            // low rate waits for no other timer.
+            .GroupedWeightedWithin(DeliveryBatchRecords(def), DeliveryBatchRecords(def), batching.MaxWait, t => Math.Max(1, t.Outputs.Count))
             .Select(IReadOnlyList<TransformedChange> (batch) => batch.ToList())
             .To(Sink.ActorRefWithAck<IReadOnlyList<TransformedChange>>(
                     _delivery, new StreamInit(), Ack.Instance, new StreamCompleted(gen), ex => new StreamFailed(gen, ex))
@@ -505,7 +507,11 @@ public sealed partial class WorkflowActor : ReceivePersistentActor, IWithTimers
     /// and the ones being delivered (one per delivery lane).
     /// </summary>
     private long InFlightBound(WorkflowDefinition def) =>
-        (long)def.Source.BatchSize * (QueueChunks(def) + 3) + (2L + def.Delivery.Parallelism) * def.Delivery.Batching.MaxRecords;
+        (long)def.Source.BatchSize * (QueueChunks(def) + 3) + (2L + def.Delivery.Parallelism) * DeliveryBatchRecords(def);
+
+    /// <summary>The most records in one batch to the delivery actor: a full request for each of its lanes.</summary>
+    private static int DeliveryBatchRecords(WorkflowDefinition def) =>
+        def.Delivery.Batching.MaxRecords * Math.Max(1, def.Delivery.Parallelism);
 
     private void HandleBatchDone(BatchDone m)
     {
