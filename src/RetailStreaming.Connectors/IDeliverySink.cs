@@ -38,6 +38,13 @@ public sealed record DeliveryRecord(
 {
     /// <summary>The transform version that produced the record (a replay across a switch names the earlier one), when known.</summary>
     public string? TransformVersion { get; init; }
+
+    /// <summary>
+    /// <see cref="OutputRecord.Payload"/> as UTF-8 JSON written with default options, when the transform
+    /// host kept it (it serialized the payload already): a sink may write these bytes instead of
+    /// serializing the payload again. Null: serialize <see cref="OutputRecord.Payload"/>.
+    /// </summary>
+    public byte[]? PayloadJson { get; init; }
 }
 
 /// <summary>What became of a batch: the records the endpoint refused for good (the rest were accepted).</summary>

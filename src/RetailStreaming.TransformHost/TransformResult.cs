@@ -31,7 +31,15 @@ public abstract record TransformResult(TimeSpan Elapsed)
     /// <summary>The transform produced these records (possibly none: the change is dropped).</summary>
     /// <param name="Outputs">The records, in the order the transform produced them; payloads are detached copies.</param>
     /// <param name="Elapsed">How long the call took, enumeration included.</param>
-    public sealed record Ok(IReadOnlyList<OutputRecord> Outputs, TimeSpan Elapsed) : TransformResult(Elapsed);
+    public sealed record Ok(IReadOnlyList<OutputRecord> Outputs, TimeSpan Elapsed) : TransformResult(Elapsed)
+    {
+        /// <summary>
+        /// Each output's payload as UTF-8 JSON (one per output, in order), as the runner wrote it while
+        /// checking that it serializes, with default writer options: the bytes a webhook body holds, so
+        /// the delivery need not serialize the payload again. Null when the runner did not keep them.
+        /// </summary>
+        public IReadOnlyList<byte[]>? PayloadJson { get; init; }
+    }
 
     /// <summary>The change could not be transformed; it belongs in the dead-letter store with this reason.</summary>
     /// <param name="Kind">What went wrong.</param>

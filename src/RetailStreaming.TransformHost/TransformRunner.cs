@@ -423,6 +423,7 @@ public sealed class TransformRunner : IDisposable
             if (produced is null)
                 return Invalid("Transform returned null; return an empty sequence to drop a change.");
             var outputs = new List<OutputRecord>();
+            var json = new List<byte[]>();
             foreach (var record in produced)
             {
                 var index = outputs.Count;
@@ -439,7 +440,8 @@ public sealed class TransformRunner : IDisposable
                 JsonNode copy;
                 try
                 {
-                    copy = Detach(record.Payload);
+                    (copy, var bytes) = Detach(record.Payload);
+                    json.Add(bytes);
                 }
                 catch (Exception e)
                 {
@@ -447,7 +449,7 @@ public sealed class TransformRunner : IDisposable
                 }
                 outputs.Add(record with { Payload = copy }); // keeps IsDelete and any later SDK property
             }
-            return new TransformResult.Ok(outputs, Stopwatch.GetElapsedTime(started));
+            return new TransformResult.Ok(outputs, Stopwatch.GetElapsedTime(started)) { PayloadJson = json };
         }
         catch (Exception e)
         {
@@ -463,23 +465,27 @@ public sealed class TransformRunner : IDisposable
     /// of the package. Writing it first proves it serializes (depth, numbers, the package's own
     /// converters, all within the budget); the deep clone then turns every value that is not a
     /// framework primitive into JSON (System.Text.Json clones such values by serializing them), at a
-    /// fraction of the cost of parsing the written text again.
+    /// fraction of the cost of parsing the written text again. The written text is kept too: it is
+    /// what the delivery writes for the payload (<see cref="TransformResult.Ok.PayloadJson"/>).
     /// </summary>
-    private JsonNode Detach(JsonNode payload)
+    private (JsonNode Copy, byte[] Json) Detach(JsonNode payload)
     {
         // Only the runner's thread gets here, one call at a time: the scratch buffer is its own.
         _scratch.ResetWrittenCount();
+        byte[] json;
         try
         {
             using var writer = new Utf8JsonWriter(_scratch, PayloadWriterOptions);
             payload.WriteTo(writer);
+            writer.Flush();
+            json = _scratch.WrittenSpan.ToArray();
         }
         finally
         {
             // One huge payload must not keep its buffer for the runner's lifetime.
             if (_scratch.Capacity > MaxScratchBytes) _scratch = new ArrayBufferWriter<byte>(InitialScratchBytes);
         }
-        return payload.DeepClone();
+        return (payload.DeepClone(), json);
     }
 
     /// <summary>Exception type and message (inner ones too) and the top frames of the transform's own stack.</summary>

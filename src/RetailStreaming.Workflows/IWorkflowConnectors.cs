@@ -65,6 +65,9 @@ public interface IWorkflowTransform : IDisposable
 /// <param name="Overran">True when it overran its time budget (the workflow is then quarantined).</param>
 public sealed record TransformOutcome(IReadOnlyList<OutputRecord>? Outputs, string? Error, bool Overran)
 {
+    /// <summary>Each output's payload as UTF-8 JSON, when the transform host kept it (see <c>TransformResult.Ok.PayloadJson</c>).</summary>
+    public IReadOnlyList<byte[]>? PayloadJson { get; init; }
+
     /// <summary>A success.</summary>
     public static TransformOutcome Ok(IReadOnlyList<OutputRecord> outputs) => new(outputs, null, false);
 

@@ -57,4 +57,8 @@ internal static class StreamProtocol
 /// <param name="Outputs">The records to deliver (possibly none).</param>
 /// <param name="DeadLettered">True when the transform rejected it and it is in the dead-letter store.</param>
 /// <param name="TransformVersion">The transform version that ran.</param>
-public sealed record TransformedChange(ChangeEvent Change, IReadOnlyList<OutputRecord> Outputs, bool DeadLettered, string TransformVersion);
+public sealed record TransformedChange(ChangeEvent Change, IReadOnlyList<OutputRecord> Outputs, bool DeadLettered, string TransformVersion)
+{
+    /// <summary>Each output's payload as UTF-8 JSON, when the transform host kept it: the delivery writes it as is.</summary>
+    public IReadOnlyList<byte[]>? PayloadJson { get; init; }
+}

@@ -73,6 +73,20 @@ public sealed class TransformRunnerTests : IDisposable
     }
 
     [Fact]
+    public void The_payloads_json_is_kept_as_the_delivery_would_write_it()
+    {
+        var runner = Sample();
+
+        var ok = Assert.IsType<TransformResult.Ok>(runner.Run(Changes.Insert("tickets",
+            ("ticket_id", "T-ü"), ("store_id", "S1"), ("sku", "SKU-<1>"), ("quantity", 2L), ("unit_price", 9.99m), ("sold_at", "2026-11-26T10:00:00Z"))));
+
+        var json = Assert.Single(ok.PayloadJson!);
+        var buffer = new System.Buffers.ArrayBufferWriter<byte>();
+        using (var writer = new System.Text.Json.Utf8JsonWriter(buffer)) Assert.Single(ok.Outputs).Payload.WriteTo(writer);
+        Assert.Equal(buffer.WrittenSpan.ToArray(), json);
+    }
+
+    [Fact]
     public void A_ticket_uses_the_default_settings_and_a_deleted_ticket_is_a_tombstone()
     {
         var runner = Sample();

@@ -79,8 +79,10 @@ public static class WebhookPayload
         if (record.Record.IsDelete)
             writer.WriteBoolean("deleted", true);
         writer.WritePropertyName("data");
-        // WriteTo, not adding the node to a new tree: a JsonNode has one parent and belongs to the caller.
-        record.Record.Payload.WriteTo(writer);
+        // The bytes the transform host wrote for it, when it kept them; else WriteTo, not adding the node
+        // to a new tree: a JsonNode has one parent and belongs to the caller.
+        if (record.PayloadJson is { } json) writer.WriteRawValue(json, skipInputValidation: true);
+        else record.Record.Payload.WriteTo(writer);
         writer.WriteEndObject();
     }
 

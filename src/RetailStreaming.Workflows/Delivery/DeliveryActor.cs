@@ -194,7 +194,11 @@ internal sealed class DeliveryActor : ReceiveActor
             {
                 var output = item.Outputs[i];
                 var record = new DeliveryRecord(IdempotencyKey.For(_workflowId, c.Position, i), _workflowId, c.Position, i,
-                    c.Table, c.Operation, c.CommitTime, output) { TransformVersion = item.TransformVersion };
+                    c.Table, c.Operation, c.CommitTime, output)
+                {
+                    TransformVersion = item.TransformVersion,
+                    PayloadJson = item.PayloadJson is { } json && json.Count == item.Outputs.Count ? json[i] : null,
+                };
                 _lanes[LaneOf(output)].Queue.Enqueue(new Pending(record, item, batch));
                 batch.Outstanding++;
             }

@@ -62,7 +62,7 @@ internal sealed class TransformActor : ReceiveActor
                 var version = _transform is ReplayTransform replay ? replay.VersionOf(change) : _transform.Version;
                 if (outcome.Outputs is { } outputs)
                 {
-                    done[i] = new TransformedChange(change, outputs, false, version);
+                    done[i] = new TransformedChange(change, outputs, false, version) { PayloadJson = outcome.PayloadJson };
                     continue;
                 }
 

@@ -59,6 +59,27 @@ public sealed class WebhookDeliveryTests : IAsyncLifetime
     }
 
     [Fact]
+    public void A_payload_the_transform_host_wrote_already_is_sent_as_is_and_the_body_is_the_same_byte_for_byte()
+    {
+        var batch = Batch(3);
+        var kept = batch.Select(r => r with { PayloadJson = JsonBytes(r.Record.Payload) }).ToList();
+
+        Assert.Equal(WebhookPayload.Serialize(batch), WebhookPayload.Serialize(kept));
+        // The kept bytes are what is written (not a second serialization of the payload).
+        kept[1] = kept[1] with { PayloadJson = "{\"kept\":true}"u8.ToArray() };
+        var records = JsonNode.Parse(WebhookPayload.Serialize(kept))!["records"]!.AsArray();
+        Assert.True(records[1]!["data"]!["kept"]!.GetValue<bool>());
+        Assert.Equal(3, records[2]!["data"]!["number"]!.GetValue<int>());
+    }
+
+    private static byte[] JsonBytes(JsonNode node)
+    {
+        var buffer = new System.Buffers.ArrayBufferWriter<byte>();
+        using (var writer = new System.Text.Json.Utf8JsonWriter(buffer)) node.WriteTo(writer);
+        return buffer.WrittenSpan.ToArray();
+    }
+
+    [Fact]
     public async Task The_request_is_signed_after_Standard_Webhooks_and_carries_the_records()
     {
         await using var sink = Sink();
