@@ -44,6 +44,8 @@ public sealed class TransformRunner : IDisposable
 
     private readonly BlockingCollection<Action> _work = new();
     private ArrayBufferWriter<byte> _scratch = new(InitialScratchBytes);
+    // The runner thread's one writer over the scratch buffer, reset for every payload (not one per change).
+    private Utf8JsonWriter? _scratchWriter;
     private readonly Thread _thread;
     private readonly LoadedTransform? _owned;
     private readonly int _maxOutputs;
@@ -475,7 +477,8 @@ public sealed class TransformRunner : IDisposable
         byte[] json;
         try
         {
-            using var writer = new Utf8JsonWriter(_scratch, PayloadWriterOptions);
+            var writer = _scratchWriter ??= new Utf8JsonWriter(_scratch, PayloadWriterOptions);
+            writer.Reset(_scratch); // also clears what a payload that failed half-way left
             payload.WriteTo(writer);
             writer.Flush();
             json = _scratch.WrittenSpan.ToArray();

@@ -465,6 +465,9 @@ public sealed class TransformRunnerTests : IDisposable
         var failed = Failed(runner.Run(Changes.Insert(table, ("id", 1L))), TransformFailureKind.InvalidOutput);
 
         Assert.Contains(reason, failed.Reason);
+        // The payload written half-way leaves nothing behind for the next one (one writer serves them all).
+        var next = Assert.IsType<TransformResult.Ok>(runner.Run(Changes.Insert("objects", ("id", 2L))));
+        Assert.Equal("""{"item":{"Name":"widget","Count":2},"list":[1,{"Name":"x","Count":0}],"n":5}"""u8.ToArray(), Assert.Single(next.PayloadJson!));
     }
 
     /// <summary>Payloads with the transform's own objects in them, too deep, or with a NaN.</summary>
