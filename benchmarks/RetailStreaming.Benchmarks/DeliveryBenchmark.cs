@@ -101,9 +101,9 @@ public static class DeliveryBenchmark
 
             var platform = rows.Where(r => r.Name == "platform").Select(r => r.Run).ToList();
             var bare = rows.Where(r => r.Name == "bare").Select(r => r.Run).ToList();
-            var platformRate = Median(platform.Select(r => r.RecordsPerSecond));
-            var bareRate = Median(bare.Select(r => r.RecordsPerSecond));
-            var addedP99 = Median(platform.Select(r => r.P99Ms)) - Median(bare.Select(r => r.P99Ms));
+            var platformRate = Statistics.Median(platform.Select(r => r.RecordsPerSecond));
+            var bareRate = Statistics.Median(bare.Select(r => r.RecordsPerSecond));
+            var addedP99 = Statistics.Median(platform.Select(r => r.P99Ms)) - Statistics.Median(bare.Select(r => r.P99Ms));
             var lost = rows.Any(r => r.Run.Received != (long)batches * records);
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"platform={platformRate:0} bare={bareRate:0} ratio={platformRate / bareRate:0.00} added-p99={addedP99:0.00} parallelism={parallelism}"));
@@ -187,12 +187,6 @@ public static class DeliveryBenchmark
         cycles.Sort();
         double Percentile(double p) => cycles[Math.Min(cycles.Count - 1, (int)Math.Ceiling(p * cycles.Count) - 1)];
         return new Run(records / elapsed.TotalSeconds, Percentile(0.5), Percentile(0.99), cycles[^1], received);
-    }
-
-    private static double Median(IEnumerable<double> values)
-    {
-        var sorted = values.OrderBy(v => v).ToList();
-        return sorted.Count % 2 == 1 ? sorted[sorted.Count / 2] : (sorted[sorted.Count / 2 - 1] + sorted[sorted.Count / 2]) / 2;
     }
 
     private static IReadOnlyList<TransformedChange> Batch(int batch, int records, int payload)

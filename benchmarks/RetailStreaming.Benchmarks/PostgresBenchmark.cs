@@ -84,6 +84,10 @@ public static partial class PostgresBenchmark
         // Rows each consumer (the platform, bare-decode, the bare pipeline) runs over before it is measured,
         // so that every one is measured on code the JIT has warmed (and profiled) for it, not the first on cold code.
         var warmup = int.Parse(Arg(args, "--warmup") ?? "50000", CultureInfo.InvariantCulture);
+        // Throughput rounds (end-to-end, then the bare pipeline, on a WAL of their own each): the two
+        // rates move by up to 30 % from run to run on this machine, so the last line gives the medians.
+        var rounds = int.Parse(Arg(args, "--rounds") ?? "3", CultureInfo.InvariantCulture);
+        if (rounds < 1) throw new ArgumentException("--rounds must be at least 1");
         var dataDirectory = Path.Combine(Path.GetTempPath(), $"rs-bench-pg-{Guid.NewGuid():N}");
 
         await using var server = await PostgresServer.StartAsync();
@@ -149,6 +153,34 @@ public static partial class PostgresBenchmark
                 await ExecuteAsync(database, $"SELECT pg_drop_replication_slot('{WarmDecodeSlot}'); SELECT pg_drop_replication_slot('{WarmPipelineSlot}');");
                 Console.Error.WriteLine($"warm-up: the platform, bare-decode and the bare pipeline each ran over {warmup} changes first");
             }
+            // The rounds before the last: throughput only, each on a WAL and a bare slot of its own.
+            var earlier = new List<(Span EndToEnd, Span Pipeline)>();
+            for (var round = 1; round < rounds; round++)
+            {
+                var slot = $"bench_pipeline_round{round}";
+                await using (var replication = new LogicalReplicationConnection(database))
+                {
+                    await replication.Open();
+                    await replication.CreatePgOutputReplicationSlot(slot);
+                }
+                await WriteWalAsync(database, rows, startAt: RoundsStart + round * rows);
+                receiver.Reset();
+                await using (var platform = await StartPlatformAsync())
+                {
+                    await UntilAsync($"the platform delivered {rows} changes (round {round})", TimeSpan.FromMinutes(30),
+                        () => Task.FromResult(receiver.DistinctPositions >= rows), () => $"{receiver.DistinctPositions} delivered");
+                    var e2e = receiver.Measured();
+                    await platform.StopAsync();
+                    receiver.Reset();
+                    await BarePipelineAsync(database, rows, receiver.Url, secret, slot: slot);
+                    earlier.Add((e2e, receiver.Measured()));
+                }
+                await ExecuteAsync(database, $"SELECT pg_drop_replication_slot('{slot}');");
+                await UntilAsync("the workflow's slot is released", TimeSpan.FromSeconds(30), async () => await SlotActiveAsync(database) == false);
+                Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"round {round}: end-to-end {earlier[^1].EndToEnd.Rate:0}/s, bare-pipeline {earlier[^1].Pipeline.Rate:0}/s"));
+            }
+
             // The measured consumers' slots start here: they see the measured WAL, not the warm-up.
             await using (var replication = new LogicalReplicationConnection(database))
             {
@@ -237,10 +269,25 @@ public static partial class PostgresBenchmark
                 Console.WriteLine(string.Create(inv, $"| latency at {rate}/s (bare-pipeline) | {b.Written} | {b.Seconds:0.00} | {b.Written / b.Seconds:0} | {b.CpuMsPer1000:0.0} | | commit to 2xx: p50 {b.P50:0.0} ms, p99 {b.P99:0.0} ms; server (plain reader beside it): p50 {b.WitnessP50:0.0} ms, p99 {b.WitnessP99:0.0} ms |"));
             PrintLatencyTimelines(platformLatency, bareLatencyPhase);
             Console.WriteLine();
-            Console.WriteLine(string.Create(inv, $"end-to-end / bare-decode = {endToEnd.Rate / decode.Rate:0.00}"));
+            // Every round's throughputs (the last is the one in the table above), and their medians.
+            var all = earlier.Append((EndToEnd: endToEnd, Pipeline: pipeline)).ToList();
+            if (all.Count > 1)
+            {
+                Console.WriteLine();
+                Console.WriteLine("| round | end-to-end changes/s | bare-pipeline changes/s | ratio | CPU ms per 1,000 (platform / bare) |");
+                Console.WriteLine("|---:|---:|---:|---:|---:|");
+                for (var i = 0; i < all.Count; i++)
+                    Console.WriteLine(string.Create(inv,
+                        $"| {i + 1} | {all[i].EndToEnd.Rate:0} | {all[i].Pipeline.Rate:0} | {all[i].EndToEnd.Rate / all[i].Pipeline.Rate:0.00} | {all[i].EndToEnd.CpuMsPer1000:0.0} / {all[i].Pipeline.CpuMsPer1000:0.0} |"));
+                Console.WriteLine();
+                Console.WriteLine($"The last line gives the medians of the {all.Count} rounds (end-to-end, bare-pipeline, CPU), and ratio = median end-to-end / median bare-pipeline.");
+            }
+            var e2eRate = Statistics.Median(all.Select(r => r.EndToEnd.Rate));
+            var pipelineRate = Statistics.Median(all.Select(r => r.Pipeline.Rate));
+            Console.WriteLine(string.Create(inv, $"end-to-end / bare-decode = {e2eRate / decode.Rate:0.00}"));
             Console.WriteLine(string.Create(inv,
-                $"end-to-end={endToEnd.Rate:0} bare-decode={decode.Rate:0} bare-pipeline={pipeline.Rate:0} ratio={endToEnd.Rate / pipeline.Rate:0.00} p50={p50:0.0} p99={p99:0.0} parallelism={parallelism} " +
-                $"cpu-ms-per-1000-platform={endToEnd.CpuMsPer1000:0.0} cpu-ms-per-1000-bare={pipeline.CpuMsPer1000:0.0}") +
+                $"end-to-end={e2eRate:0} bare-decode={decode.Rate:0} bare-pipeline={pipelineRate:0} ratio={e2eRate / pipelineRate:0.00} p50={p50:0.0} p99={p99:0.0} parallelism={parallelism} " +
+                $"cpu-ms-per-1000-platform={Statistics.Median(all.Select(r => r.EndToEnd.CpuMsPer1000)):0.0} cpu-ms-per-1000-bare={Statistics.Median(all.Select(r => r.Pipeline.CpuMsPer1000)):0.0} rounds={all.Count}") +
                 (bareLatencyPhase is { } bl ? string.Create(inv, $" p50-bare={bl.P50:0.0} p99-bare={bl.P99:0.0}") : "") +
                 string.Create(inv, $" p99-server={platformLatency.WitnessP99:0.0}"));
             return 0;
@@ -420,6 +467,8 @@ public static partial class PostgresBenchmark
     private const string WarmDecodeSlot = "bench_warm_decode";
     private const string WarmPipelineSlot = "bench_warm_pipeline";
     private const int WarmupStart = 50_000_000; // keys of the warm-up rows: apart from every later phase's
+    private const int RoundsStart = 60_000_000; // keys of the rounds before the last, round r from RoundsStart + r x rows
+
 
     private static async Task<(double ConnectToLast, Span Span)> BareDecodeAsync(string database, int rows, string slot = "bench_decode")
     {
