@@ -155,9 +155,9 @@ public sealed class PostgresLogicalSource : IChangeSource, IReplayableSource, IS
         if (_reader is null || after < _lastReturned)
             await StartReplicationAsync(after, cancellationToken);
 
-        var changes = _reader!;
+        var changes = _reader!.Changes;
         var batch = new List<ChangeEvent>(Math.Min(maxCount, 1024));
-        changes.Take(after, maxCount, batch);
+        Take(changes, after, maxCount, batch);
         if (batch.Count == 0 && _options.ReadWait > TimeSpan.Zero)
         {
             using var wait = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
@@ -165,7 +165,7 @@ public sealed class PostgresLogicalSource : IChangeSource, IReplayableSource, IS
             try
             {
                 if (await changes.WaitToReadAsync(wait.Token))
-                    changes.Take(after, maxCount, batch);
+                    Take(changes, after, maxCount, batch);
             }
             catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
             {
@@ -284,6 +284,12 @@ public sealed class PostgresLogicalSource : IChangeSource, IReplayableSource, IS
             await _catalog.DisposeAsync().ConfigureAwait(false);
             _catalog = null;
         }
+    }
+
+    private static void Take(System.Threading.Channels.ChannelReader<ChangeEvent> changes, SourcePosition after, int maxCount, List<ChangeEvent> batch)
+    {
+        while (batch.Count < maxCount && changes.TryRead(out var change))
+            if (change.Position > after) batch.Add(change);
     }
 
     private async Task StartReplicationAsync(SourcePosition after, CancellationToken cancellationToken)

@@ -33,15 +33,7 @@ internal sealed class PostgresReplicationReader : IAsyncDisposable
     private readonly PostgresCommitTracker _tracker;
     private readonly PostgresSourceOptions _options;
     private readonly ILogger _logger;
-    // Changes go to the consumer in chunks (a transaction's changes, or ChunkSize of a larger one):
-    // one channel operation, and one contended lock, per chunk instead of per change.
-    private readonly Channel<List<ChangeEvent>> _channel;
-    private readonly int _chunkSize;
-    private List<ChangeEvent> _pending;
-    private int _buffered;
-    // The consumer's side (one reader): the chunk being taken from, and how far.
-    private List<ChangeEvent>? _taking;
-    private int _taken;
+    private readonly Channel<ChangeEvent> _channel;
     private readonly CancellationTokenSource _stop = new();
     private readonly Dictionary<uint, RelationShape> _relations = [];
     private readonly Dictionary<uint, uint> _baseTypes = [];
@@ -75,11 +67,7 @@ internal sealed class PostgresReplicationReader : IAsyncDisposable
         _tracker = tracker;
         _options = options;
         _logger = logger;
-        // Chunks of at most a quarter of the buffer, so that the bound still holds (to a chunk) when it is small.
-        _chunkSize = Math.Clamp(options.MaxBufferedChanges / 4, 1, MaxChunk);
-        _pending = new List<ChangeEvent>(_chunkSize);
-        // One chunk less than fits: the consumer's partly taken chunk counts too.
-        _channel = Channel.CreateBounded<List<ChangeEvent>>(new BoundedChannelOptions(Math.Max(1, options.MaxBufferedChanges / _chunkSize - 1))
+        _channel = Channel.CreateBounded<ChangeEvent>(new BoundedChannelOptions(options.MaxBufferedChanges)
         {
             FullMode = BoundedChannelFullMode.Wait,
             SingleReader = true,
@@ -88,47 +76,11 @@ internal sealed class PostgresReplicationReader : IAsyncDisposable
         _snapshot = new PostgresIncrementalSnapshot(catalog, slotName, capturedTables, options.SnapshotChunkSize, BaseTypesAsync, logger);
     }
 
-    /// <summary>The most changes handed to the consumer in one chunk.</summary>
-    public const int MaxChunk = 256;
+    /// <summary>The changes read and not yet taken; completed with the error that stopped the replication, if any.</summary>
+    public ChannelReader<ChangeEvent> Changes => _channel.Reader;
 
     /// <summary>How many changes wait in the buffer.</summary>
-    public int Buffered => Volatile.Read(ref _buffered);
-
-    /// <summary>
-    /// Completes, once every buffered change was taken, when the replication has stopped: with the
-    /// error that stopped it, if any.
-    /// </summary>
-    public Task Completion => _channel.Reader.Completion;
-
-    /// <summary>
-    /// Moves up to <paramref name="maxCount"/> buffered changes into <paramref name="batch"/>, in
-    /// stream order, without waiting; those at or before <paramref name="after"/> are taken and
-    /// dropped. One caller at a time.
-    /// </summary>
-    public void Take(SourcePosition after, int maxCount, List<ChangeEvent> batch)
-    {
-        var taken = 0;
-        while (batch.Count < maxCount)
-        {
-            if (_taking is null || _taken >= _taking.Count)
-            {
-                if (!_channel.Reader.TryRead(out _taking))
-                {
-                    _taking = null;
-                    break;
-                }
-                _taken = 0;
-            }
-            var change = _taking[_taken++];
-            taken++;
-            if (change.Position > after) batch.Add(change);
-        }
-        if (taken > 0) Interlocked.Add(ref _buffered, -taken);
-    }
-
-    /// <summary>True when changes can be taken (or false once the replication stopped and all were taken); waits until then.</summary>
-    public ValueTask<bool> WaitToReadAsync(CancellationToken cancellationToken) =>
-        _taking is not null && _taken < _taking.Count ? ValueTask.FromResult(true) : _channel.Reader.WaitToReadAsync(cancellationToken);
+    public int Buffered => _channel.Reader.Count;
 
     /// <summary>Starts the replication and heartbeat tasks (on the thread pool, outside the caller's scheduler).</summary>
     public void Start()
@@ -209,15 +161,6 @@ internal sealed class PostgresReplicationReader : IAsyncDisposable
         {
             var error = Translate(e);
             _logger.LogWarning(error, "Replication of slot {Slot} stopped", _slotName);
-            // The changes read before the error are the consumer's first, as they were before chunks.
-            try
-            {
-                await FlushAsync(_stop.Token);
-            }
-            catch (Exception flush) when (flush is OperationCanceledException or ChannelClosedException or ObjectDisposedException)
-            {
-                // Stopping: they come again from the slot on the next start, as everything not confirmed does.
-            }
             _channel.Writer.TryComplete(error);
         }
         finally
@@ -260,7 +203,6 @@ internal sealed class PostgresReplicationReader : IAsyncDisposable
             case CommitMessage commit:
             {
                 _inTransaction = false;
-                await FlushAsync(cancellationToken);
                 var end = (ulong)commit.TransactionEndLsn;
                 // A transaction without changes of ours (possible before PostgreSQL 15) is just a point between transactions.
                 // A snapshot marker's own transaction is not a safe point: the slot only moves for changes the platform confirmed, or for heartbeats.
@@ -379,25 +321,7 @@ internal sealed class PostgresReplicationReader : IAsyncDisposable
         _lastPosition = position;
         // After a restart the slot sends again what followed its confirmed LSN; what the platform already has is recognised by position.
         if (position <= _resumeAfter) return;
-        _pending.Add(new ChangeEvent(_sourceName, table, operation, key, before, after, _commitTime, position));
-        if (_pending.Count >= _chunkSize) await FlushAsync(cancellationToken);
-    }
-
-    /// <summary>Hands the changes read since the last chunk to the consumer (waiting while the buffer is full).</summary>
-    private async ValueTask FlushAsync(CancellationToken cancellationToken)
-    {
-        if (_pending.Count == 0) return;
-        var chunk = _pending;
-        // Counted once in the buffer, before the consumer can take it (the only writer: room seen stays room).
-        while (true)
-        {
-            Interlocked.Add(ref _buffered, chunk.Count);
-            if (_channel.Writer.TryWrite(chunk)) break;
-            Interlocked.Add(ref _buffered, -chunk.Count);
-            if (!await _channel.Writer.WaitToWriteAsync(cancellationToken))
-                throw new ChannelClosedException();
-        }
-        _pending = new List<ChangeEvent>(_chunkSize);
+        await _channel.Writer.WriteAsync(new ChangeEvent(_sourceName, table, operation, key, before, after, _commitTime, position), cancellationToken);
     }
 
     /// <summary>

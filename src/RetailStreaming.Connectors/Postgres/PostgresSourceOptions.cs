@@ -16,9 +16,7 @@ public sealed record PostgresSourceOptions
     /// <summary>
     /// The most changes read from the replication stream and not yet taken by
     /// <see cref="PostgresLogicalSource.ReadAsync"/>. When the buffer is full the connector stops
-    /// reading the replication socket, and the server's WAL sender waits. 10,000 by default. (Changes
-    /// are handed over in chunks of up to a quarter of this, at most 256: a transaction's, or a part
-    /// of a larger one; the chunk being filled is on top of the bound.)
+    /// reading the replication socket, and the server's WAL sender waits. 10,000 by default.
     /// </summary>
     public int MaxBufferedChanges { get; init; } = 10_000;
 
