@@ -100,15 +100,7 @@ public static partial class PostgresBenchmark
                 quantity integer NOT NULL, unit_price numeric(12,2) NOT NULL, sold_at text NOT NULL);
             CREATE PUBLICATION {Publication} FOR TABLE stores, products, catalog, tickets;
             """);
-        await using (var replication = new LogicalReplicationConnection(database))
-        {
-            await replication.Open();
-            if (warmup > 0)
-            {
-                await replication.CreatePgOutputReplicationSlot(WarmDecodeSlot);
-                await replication.CreatePgOutputReplicationSlot(WarmPipelineSlot);
-            }
-        }
+        if (warmup > 0) await CreateSlotsAsync(database, WarmDecodeSlot, WarmPipelineSlot);
 
         var secret = StandardWebhooks.GenerateSecret();
         Environment.SetEnvironmentVariable(SecretVariable, secret);
@@ -158,11 +150,7 @@ public static partial class PostgresBenchmark
             for (var round = 1; round < rounds; round++)
             {
                 var slot = $"bench_pipeline_round{round}";
-                await using (var replication = new LogicalReplicationConnection(database))
-                {
-                    await replication.Open();
-                    await replication.CreatePgOutputReplicationSlot(slot);
-                }
+                await CreateSlotsAsync(database, slot);
                 await WriteWalAsync(database, rows, startAt: RoundsStart + round * rows);
                 receiver.Reset();
                 await using (var platform = await StartPlatformAsync())
@@ -182,12 +170,7 @@ public static partial class PostgresBenchmark
             }
 
             // The measured consumers' slots start here: they see the measured WAL, not the warm-up.
-            await using (var replication = new LogicalReplicationConnection(database))
-            {
-                await replication.Open();
-                await replication.CreatePgOutputReplicationSlot("bench_decode");
-                await replication.CreatePgOutputReplicationSlot("bench_pipeline");
-            }
+            await CreateSlotsAsync(database, "bench_decode", "bench_pipeline");
 
             var writing = Stopwatch.StartNew();
             await WriteWalAsync(database, rows, startAt: 0);
@@ -468,6 +451,14 @@ public static partial class PostgresBenchmark
     private const string WarmPipelineSlot = "bench_warm_pipeline";
     private const int WarmupStart = 50_000_000; // keys of the warm-up rows: apart from every later phase's
     private const int RoundsStart = 60_000_000; // keys of the rounds before the last, round r from RoundsStart + r x rows
+
+    /// <summary>Creates pgoutput slots (each then sees the WAL written after it).</summary>
+    private static async Task CreateSlotsAsync(string database, params string[] slots)
+    {
+        await using var replication = new LogicalReplicationConnection(database);
+        await replication.Open();
+        foreach (var slot in slots) await replication.CreatePgOutputReplicationSlot(slot);
+    }
 
 
     private static async Task<(double ConnectToLast, Span Span)> BareDecodeAsync(string database, int rows, string slot = "bench_decode")

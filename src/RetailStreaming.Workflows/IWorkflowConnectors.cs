@@ -69,7 +69,8 @@ public sealed record TransformOutcome(IReadOnlyList<OutputRecord>? Outputs, stri
     public IReadOnlyList<byte[]>? PayloadJson { get; init; }
 
     /// <summary>A success.</summary>
-    public static TransformOutcome Ok(IReadOnlyList<OutputRecord> outputs) => new(outputs, null, false);
+    public static TransformOutcome Ok(IReadOnlyList<OutputRecord> outputs, IReadOnlyList<byte[]>? payloadJson = null) =>
+        new(outputs, null, false) { PayloadJson = payloadJson };
 
     /// <summary>A failure that dead-letters the change.</summary>
     public static TransformOutcome Failed(string error, bool overran = false) => new(null, error, overran);

@@ -86,7 +86,6 @@ internal static class TestPackages
     }
 }
 
-/// <summary>A temporary folder deleted at the end of a test.</summary>
 /// <summary>How much longer the tests wait on a loaded machine: RS_TEST_TIMEFACTOR (scripts/test.sh sets it), 3 by default.</summary>
 internal static class TestTiming
 {
@@ -94,6 +93,7 @@ internal static class TestTiming
         int.TryParse(Environment.GetEnvironmentVariable("RS_TEST_TIMEFACTOR"), out var f) && f > 0 ? f : 3;
 }
 
+/// <summary>A temporary folder deleted at the end of a test.</summary>
 internal sealed class TempFolder : IDisposable
 {
     public TempFolder() => Directory.CreateDirectory(Path);

@@ -56,7 +56,7 @@ public sealed partial class DefaultWorkflowConnectors
 
         private static TransformOutcome Outcome(TransformResult result) => result switch
         {
-            TransformResult.Ok ok => TransformOutcome.Ok(ok.Outputs) with { PayloadJson = ok.PayloadJson },
+            TransformResult.Ok ok => TransformOutcome.Ok(ok.Outputs, ok.PayloadJson),
             TransformResult.Failed f => TransformOutcome.Failed(
                 $"{f.Kind}: {f.Reason}", overran: f.Kind is TransformFailureKind.Overran or TransformFailureKind.Quarantined),
             var other => TransformOutcome.Failed($"unexpected transform result {other.GetType().Name}"),
