@@ -34,20 +34,21 @@ namespace RetailStreaming.Benchmarks;
 /// </summary>
 /// <remarks>
 /// Every consumer has its own slot, created before the WAL is written, so all of them decode the
-/// same WAL. The platform's slot is created by a first start of the node (the workflow creates it
-/// on its first read); the node is stopped while the WAL is written, and its restart drains it.
+/// same WAL. The platform's slot is created by the workflow on its first read; the workflow is
+/// paused while the WAL is written (its replication connection closed, the node left running), and
+/// resumed to drain it. One node serves the whole run; a cold start (the node restarted with a
+/// backlog) is measured at the end and reported apart (<c>--cold off</c> skips it).
 /// <para>The three throughputs are taken over the same span: from the first change a consumer
 /// handed over (its first request at the receiver; for bare-decode its first row decoded) to its
-/// last, counting the changes that arrived after that first request. So node start (JIT, cluster,
-/// shard and workflow start, slot checks) is not in the platform's figure, as connecting is not in
-/// the bare ones; both longer spans are printed beside them. CPU time and allocations of this
+/// last, counting the changes that arrived after that first request. So the resume (stream start,
+/// slot checks) is not in the platform's figure, as connecting is not in the bare ones; both longer
+/// spans are printed beside them. CPU time and allocations of this
 /// process are taken at the same two moments (the receiver's share is in both).</para>
-/// <para>Before the WAL is written, the first start waits for the workflow's initial snapshot of the
-/// empty tables to finish: left half-way, it resumes after the restart and reads every row of the WAL
-/// again as snapshot reads, in the same stream as the drain and the latency phase. The latency phase
+/// <para>Before the WAL is written, the workflow's initial snapshot of the empty tables must finish:
+/// left half-way, it resumes after the pause and reads every row of the WAL again as snapshot reads, in the same stream as the drain and the latency phase. The latency phase
 /// runs the same way for the platform and for the bare pipeline (see PostgresLatency.cs).</para>
 /// <para>Warm-up (<c>--warmup</c>, 50,000 rows by default): before the measured WAL, each consumer runs
-/// over warm-up rows of its own (the platform in its first start, the bare ones on slots dropped
+/// over warm-up rows of its own (the platform before its first pause, the bare ones on slots dropped
 /// afterwards), so none is measured on code the JIT has not yet compiled and profiled for it. The
 /// measured bare slots are created after the warm-up.</para>
 /// </remarks>
@@ -81,6 +82,8 @@ public static partial class PostgresBenchmark
             .Select(x => args[x.i + 1].Split('=', 2))
             .ToDictionary(kv => kv[0], kv => kv.Length > 1 ? kv[1] : "", StringComparer.Ordinal);
         var snapshotWait = Arg(args, "--snapshot-wait") != "off";
+        // After the measurements, the node restarts with a backlog and drains it on cold code (reported, not in the ratio).
+        var coldStart = Arg(args, "--cold") != "off";
         // Rows each consumer (the platform, bare-decode, the bare pipeline) runs over before it is measured,
         // so that every one is measured on code the JIT has warmed (and profiled) for it, not the first on cold code.
         var warmup = int.Parse(Arg(args, "--warmup") ?? "50000", CultureInfo.InvariantCulture);
@@ -112,31 +115,32 @@ public static partial class PostgresBenchmark
 
         try
         {
-            // First start: the workflow creates its slot; then the node stops while the WAL is written.
-            await using (var platform = await StartPlatformAsync())
+            // One node for the whole run, as in production: the throughput rounds pause the workflow while
+            // their WAL is written and resume it to drain, so the platform is measured on the code its
+            // warm-up compiled, as the bare consumers are. (A node restarted for each round paid its JIT
+            // during the drain: the JIT took about half a core for the drain's first 4 s.) A cold start
+            // is measured separately at the end (--cold off skips it).
+            await using var platform = await StartPlatformAsync();
+            await platform.ApplyAsync(WorkflowId, yaml);
+            await UntilAsync("the workflow's slot is active", TimeSpan.FromSeconds(60), async () => await SlotActiveAsync(database) == true);
+            // The workflow's initial snapshot of the (still empty) tables must finish before the WAL is
+            // written: left half-way, it would read every row of the WAL a second time as snapshot reads,
+            // beside the streamed changes (work the bare consumers never do). (--snapshot-wait off shows
+            // the old behaviour.)
+            if (snapshotWait)
             {
-                await platform.ApplyAsync(WorkflowId, yaml);
-                await UntilAsync("the workflow's slot is active", TimeSpan.FromSeconds(60), async () => await SlotActiveAsync(database) == true);
-                // The workflow's initial snapshot of the (still empty) tables must finish before the WAL is
-                // written: stopped half-way, it would resume after the restart and read every row of the WAL
-                // a second time as snapshot reads, beside the streamed changes (work the bare consumers never do).
-                // (--snapshot-wait off shows the old behaviour.)
-                if (snapshotWait)
-                {
-                    var waited = Stopwatch.StartNew();
-                    await UntilAsync("the workflow's initial snapshot is done", TimeSpan.FromSeconds(60), async () => await SnapshotPendingAsync(database) == 0);
-                    Console.Error.WriteLine($"initial snapshot of the empty tables done after {waited.Elapsed.TotalSeconds:0.0}s more");
-                }
-                if (warmup > 0)
-                {
-                    receiver.Reset();
-                    await WriteWalAsync(database, warmup, startAt: WarmupStart);
-                    await UntilAsync($"the platform delivered the {warmup} warm-up changes", TimeSpan.FromMinutes(10), () => Task.FromResult(receiver.DistinctPositions >= warmup),
-                        () => $"{receiver.DistinctPositions} delivered");
-                }
-                await platform.StopAsync();
+                var waited = Stopwatch.StartNew();
+                await UntilAsync("the workflow's initial snapshot is done", TimeSpan.FromSeconds(60), async () => await SnapshotPendingAsync(database) == 0);
+                Console.Error.WriteLine($"initial snapshot of the empty tables done after {waited.Elapsed.TotalSeconds:0.0}s more");
             }
-            await UntilAsync("the workflow's slot is released", TimeSpan.FromSeconds(30), async () => await SlotActiveAsync(database) == false);
+            if (warmup > 0)
+            {
+                receiver.Reset();
+                await WriteWalAsync(database, warmup, startAt: WarmupStart);
+                await UntilAsync($"the platform delivered the {warmup} warm-up changes", TimeSpan.FromMinutes(10), () => Task.FromResult(receiver.DistinctPositions >= warmup),
+                    () => $"{receiver.DistinctPositions} delivered");
+            }
+            await PauseAsync(platform, database);
             if (warmup > 0)
             {
                 await BareDecodeAsync(database, warmup, WarmDecodeSlot);
@@ -145,6 +149,7 @@ public static partial class PostgresBenchmark
                 await ExecuteAsync(database, $"SELECT pg_drop_replication_slot('{WarmDecodeSlot}'); SELECT pg_drop_replication_slot('{WarmPipelineSlot}');");
                 Console.Error.WriteLine($"warm-up: the platform, bare-decode and the bare pipeline each ran over {warmup} changes first");
             }
+
             // The rounds before the last: throughput only, each on a WAL and a bare slot of its own.
             var earlier = new List<(Span EndToEnd, Span Pipeline)>();
             for (var round = 1; round < rounds; round++)
@@ -153,18 +158,15 @@ public static partial class PostgresBenchmark
                 await CreateSlotsAsync(database, slot);
                 await WriteWalAsync(database, rows, startAt: RoundsStart + round * rows);
                 receiver.Reset();
-                await using (var platform = await StartPlatformAsync())
-                {
-                    await UntilAsync($"the platform delivered {rows} changes (round {round})", TimeSpan.FromMinutes(30),
-                        () => Task.FromResult(receiver.DistinctPositions >= rows), () => $"{receiver.DistinctPositions} delivered");
-                    var e2e = receiver.Measured();
-                    await platform.StopAsync();
-                    receiver.Reset();
-                    await BarePipelineAsync(database, rows, receiver.Url, secret, slot: slot);
-                    earlier.Add((e2e, receiver.Measured()));
-                }
+                await platform.ResumeAsync(WorkflowId);
+                await UntilAsync($"the platform delivered {rows} changes (round {round})", TimeSpan.FromMinutes(30),
+                    () => Task.FromResult(receiver.DistinctPositions >= rows), () => $"{receiver.DistinctPositions} delivered");
+                var e2e = receiver.Measured();
+                await PauseAsync(platform, database);
+                receiver.Reset();
+                await BarePipelineAsync(database, rows, receiver.Url, secret, slot: slot);
+                earlier.Add((e2e, receiver.Measured()));
                 await ExecuteAsync(database, $"SELECT pg_drop_replication_slot('{slot}');");
-                await UntilAsync("the workflow's slot is released", TimeSpan.FromSeconds(30), async () => await SlotActiveAsync(database) == false);
                 Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
                     $"round {round}: end-to-end {earlier[^1].EndToEnd.Rate:0}/s, bare-pipeline {earlier[^1].Pipeline.Rate:0}/s"));
             }
@@ -177,29 +179,22 @@ public static partial class PostgresBenchmark
             var writeSeconds = writing.Elapsed.TotalSeconds;
             Console.Error.WriteLine($"WAL written: {rows} rows in {writeSeconds:0.0}s");
 
-            // End to end: the node starts again and drains the WAL.
+            // End to end: the workflow resumes and drains the WAL.
             receiver.Reset();
-            var clock = Stopwatch.StartNew();
-            double startToLastSeconds, p50, p99;
-            Span endToEnd;
-            long latencyChanges;
-            LatencyPhase platformLatency;
-            await using (var platform = await StartPlatformAsync())
-            {
-                var started = clock.Elapsed;
-                await UntilAsync($"the platform delivered {rows} changes", TimeSpan.FromMinutes(30), () => Task.FromResult(receiver.DistinctPositions >= rows),
-                    () => $"{receiver.DistinctPositions} delivered");
-                startToLastSeconds = (receiver.LastArrival - started).TotalSeconds;
-                endToEnd = receiver.Measured();
-                Console.Error.WriteLine($"end-to-end: {rows} in {startToLastSeconds:0.0}s from node start (first to last request {endToEnd.Seconds:0.0}s); snapshot reads received {receiver.SnapshotReads}; {receiver.Requests} requests, {rows / (double)Math.Max(1, receiver.Requests):0} records each");
+            await platform.ResumeAsync(WorkflowId);
+            await UntilAsync($"the platform delivered {rows} changes", TimeSpan.FromMinutes(30), () => Task.FromResult(receiver.DistinctPositions >= rows),
+                () => $"{receiver.DistinctPositions} delivered");
+            // (The receiver's clock starts at its reset, just before the resume.)
+            var resumeToLastSeconds = receiver.LastArrival.TotalSeconds;
+            var endToEnd = receiver.Measured();
+            Console.Error.WriteLine($"end-to-end: {rows} in {resumeToLastSeconds:0.0}s from resume (first to last request {endToEnd.Seconds:0.0}s); snapshot reads received {receiver.SnapshotReads}; {receiver.Requests} requests, {rows / (double)Math.Max(1, receiver.Requests):0} records each");
 
-                // Latency at a steady rate, on the running node.
-                platformLatency = await MeasureLatencyAsync("platform", database, receiver, rate, latencyFor, startAt: rows, settle, stages);
-                latencyChanges = platformLatency.Written;
-                p50 = platformLatency.P50;
-                p99 = platformLatency.P99;
-                await platform.StopAsync();
-            }
+            // Latency at a steady rate, on the running node.
+            var platformLatency = await MeasureLatencyAsync("platform", database, receiver, rate, latencyFor, startAt: rows, settle, stages);
+            var latencyChanges = platformLatency.Written;
+            var p50 = platformLatency.P50;
+            var p99 = platformLatency.P99;
+            await PauseAsync(platform, database);
 
             var (decodeConnectSeconds, decode) = await BareDecodeAsync(database, rows);
             Console.Error.WriteLine($"bare-decode: {rows} in {decodeConnectSeconds:0.0}s from connect (first to last change {decode.Seconds:0.0}s)");
@@ -213,10 +208,11 @@ public static partial class PostgresBenchmark
             var pipeline = receiver.Measured();
             Console.Error.WriteLine($"bare-pipeline: {rows} in {pipelineConnectSeconds:0.0}s from connect (first to last request {pipeline.Seconds:0.0}s); {receiver.Requests} requests, {rows / (double)Math.Max(1, receiver.Requests):0} records each");
             LatencyPhase? bareLatencyPhase = null;
+            var coldAt = rows + (int)latencyChanges;
             if (then is not null)
             {
                 // The same sequence as the platform's: a burst written while the consumer waits, drained, then the paced phase.
-                var burstAt = rows + (int)latencyChanges;
+                var burstAt = coldAt;
                 await WriteWalAsync(database, rows, startAt: burstAt);
                 receiver.Reset();
                 then.Resume.SetResult();
@@ -228,6 +224,28 @@ public static partial class PostgresBenchmark
                 bareLatencyPhase = await MeasureLatencyAsync("bare-pipeline", database, receiver, rate, latencyFor, startAt: burstAt + rows, settle, stages: false);
                 await then.Stop.CancelAsync();
                 await bareRun;
+                coldAt = burstAt + rows + (int)bareLatencyPhase.Written;
+            }
+
+            // A cold start: the node restarts with a backlog (after a deploy or a crash) and drains it on code
+            // the JIT compiles as it goes (the node runs without tiered compilation: every method is compiled
+            // once, fully optimised, on its first call). Not in the ratio; reported beside it.
+            (double StartToLast, Span Drain)? cold = null;
+            if (coldStart)
+            {
+                await platform.StopAsync();
+                await WriteWalAsync(database, rows, startAt: coldAt);
+                // What the slot holds past the platform's pause: the bare pipeline's burst and paced changes, if any, then this WAL.
+                var backlog = coldAt + rows - (rows + (int)latencyChanges);
+                receiver.Reset();
+                var startedAt = Stopwatch.GetTimestamp();
+                await using var restarted = await StartPlatformAsync();
+                await restarted.ResumeAsync(WorkflowId);
+                await UntilAsync($"the restarted node delivered the {backlog} changes written since the pause", TimeSpan.FromMinutes(30),
+                    () => Task.FromResult(receiver.DistinctPositions >= backlog), () => $"{receiver.DistinctPositions} delivered");
+                cold = (Stopwatch.GetElapsedTime(startedAt).TotalSeconds, receiver.Measured());
+                Console.Error.WriteLine($"cold start: the node started and drained {backlog} changes in {cold.Value.StartToLast:0.0}s (first to last request {cold.Value.Drain.Seconds:0.0}s)");
+                await restarted.StopAsync();
             }
 
             var inv = CultureInfo.InvariantCulture;
@@ -244,7 +262,9 @@ public static partial class PostgresBenchmark
             Console.WriteLine("| measurement | changes | seconds | changes/s | CPU ms per 1,000 changes | KB allocated per change | notes |");
             Console.WriteLine("|---|---:|---:|---:|---:|---:|---|");
             Console.WriteLine(string.Create(inv, $"| write the WAL | {rows} | {writeSeconds:0.00} | {rows / writeSeconds:0} | | | INSERT ... SELECT, 1,000 rows per transaction |"));
-            Console.WriteLine(string.Create(inv, $"| end-to-end (platform) | {endToEnd.Changes} | {endToEnd.Seconds:0.00} | {endToEnd.Rate:0} | {endToEnd.CpuMsPer1000:0.0} | {(inProcess ? endToEnd.KbPerChange.ToString("0.00", inv) : "receiver " + endToEnd.KbPerChange.ToString("0.00", inv))} | {(inProcess ? "node in this process" : "node in its own process (CPU: node + this process)")}; first to last request; node start to last 2xx {startToLastSeconds:0.00}s ({rows / startToLastSeconds:0}/s) |"));
+            Console.WriteLine(string.Create(inv, $"| end-to-end (platform) | {endToEnd.Changes} | {endToEnd.Seconds:0.00} | {endToEnd.Rate:0} | {endToEnd.CpuMsPer1000:0.0} | {(inProcess ? endToEnd.KbPerChange.ToString("0.00", inv) : "receiver " + endToEnd.KbPerChange.ToString("0.00", inv))} | {(inProcess ? "node in this process" : "node in its own process (CPU: node + this process)")}; first to last request; workflow resumed on a warm node; resume to last 2xx {resumeToLastSeconds:0.00}s ({rows / resumeToLastSeconds:0}/s) |"));
+            if (cold is { } c)
+                Console.WriteLine(string.Create(inv, $"| cold start (platform) | {c.Drain.Changes} | {c.Drain.Seconds:0.00} | {c.Drain.Rate:0} | {c.Drain.CpuMsPer1000:0.0} | | the node restarted with a backlog, its JIT compiling as it drains; first to last request; node start to last 2xx {c.StartToLast:0.00}s; not in the ratio |"));
             Console.WriteLine(string.Create(inv, $"| bare-decode | {decode.Changes} | {decode.Seconds:0.00} | {decode.Rate:0} | {decode.CpuMsPer1000:0.0} | {decode.KbPerChange:0.00} | pgoutput decode of every value, nothing else; connect to last {decodeConnectSeconds:0.00}s |"));
             Console.WriteLine(string.Create(inv, $"| bare-pipeline | {pipeline.Changes} | {pipeline.Seconds:0.00} | {pipeline.Rate:0} | {pipeline.CpuMsPer1000:0.0} | {pipeline.KbPerChange:0.00} | decode, RetailTransform, JSON, signature, {BatchRecords}-record batches; connect to last 2xx {pipelineConnectSeconds:0.00}s ({rows / pipelineConnectSeconds:0}/s) |"));
             Console.WriteLine(string.Create(inv, $"| latency at {rate}/s (platform) | {latencyChanges} | {platformLatency.Seconds:0.00} | {latencyChanges / platformLatency.Seconds:0} | {platformLatency.CpuMsPer1000:0.0} | | commit to 2xx: p50 {p50:0.0} ms, p99 {p99:0.0} ms; server (plain reader beside it): p50 {platformLatency.WitnessP50:0.0} ms, p99 {platformLatency.WitnessP99:0.0} ms |"));
@@ -279,6 +299,13 @@ public static partial class PostgresBenchmark
         {
             try { Directory.Delete(dataDirectory, recursive: true); } catch (IOException) { }
         }
+    }
+
+    /// <summary>Pauses the workflow and waits until its replication connection has let the slot go.</summary>
+    private static async Task PauseAsync(IPlatform platform, string database)
+    {
+        await platform.PauseAsync(WorkflowId);
+        await UntilAsync("the workflow's slot is released", TimeSpan.FromSeconds(30), async () => await SlotActiveAsync(database) == false);
     }
 
     /// <summary>

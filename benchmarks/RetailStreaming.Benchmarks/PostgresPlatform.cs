@@ -15,6 +15,13 @@ public static partial class PostgresBenchmark
     private interface IPlatform : IAsyncDisposable
     {
         Task ApplyAsync(string workflowId, string yaml);
+
+        /// <summary>Pauses the workflow (its replication connection closes); the node stays up, its code warm.</summary>
+        Task PauseAsync(string workflowId);
+
+        /// <summary>Resumes the workflow: it drains what the WAL holds past its checkpoint.</summary>
+        Task ResumeAsync(string workflowId);
+
         Task StopAsync();
     }
 
@@ -34,6 +41,20 @@ public static partial class PostgresBenchmark
             _node = node;
             _process = Process.GetProcessById(node.ProcessId ?? throw new InvalidOperationException("the node process is not running"));
             Span.OtherProcess = Cpu;
+        }
+
+        // The node's CPU is counted while its workflow runs; while it is paused the bare consumers run,
+        // and the idle node's CPU is not theirs.
+        public Task PauseAsync(string workflowId) => LifecycleAsync(workflowId, "pause", counting: false);
+
+        public Task ResumeAsync(string workflowId) => LifecycleAsync(workflowId, "resume", counting: true);
+
+        private async Task LifecycleAsync(string workflowId, string verb, bool counting)
+        {
+            using var response = await _node.Admin.PostAsync($"/api/workflows/{Uri.EscapeDataString(workflowId)}/{verb}", null);
+            if (!response.IsSuccessStatusCode)
+                throw new InvalidOperationException($"POST {verb} answered {(int)response.StatusCode}: {await response.Content.ReadAsStringAsync()}\n{_node.OutputTail()}");
+            Span.OtherProcess = counting ? Cpu : null;
         }
 
         /// <param name="dataDirectory">The node's data directory (the same for both starts: the second resumes the workflow).</param>
@@ -123,6 +144,17 @@ public static partial class PostgresBenchmark
                     // The one-node cluster is still forming.
                 }
             }
+        }
+
+        public Task PauseAsync(string workflowId) => LifecycleAsync(new WorkflowCommands.Pause(workflowId));
+
+        public Task ResumeAsync(string workflowId) => LifecycleAsync(new WorkflowCommands.Resume(workflowId));
+
+        private async Task LifecycleAsync(IWithWorkflowId command)
+        {
+            var reply = await app.Services.GetRequiredService<WorkflowQueries>().AskAsync(command, CancellationToken.None);
+            if (reply is not (WorkflowReplies.Paused or WorkflowReplies.Resumed))
+                throw new InvalidOperationException($"{command.GetType().Name} was answered {reply}");
         }
 
         public Task StopAsync() => app.StopAsync();
