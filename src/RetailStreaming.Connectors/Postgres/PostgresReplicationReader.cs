@@ -42,6 +42,10 @@ internal sealed class PostgresReplicationReader : IAsyncDisposable
     private Task _heartbeat = Task.CompletedTask;
     private volatile LogicalReplicationConnection? _connection;
     private byte[] _buffer = new byte[4096];
+    // The cells of the message being decoded (a change has at most two tuples: old or key, then new).
+    // Reused: every value is copied out of them into the change's rows before the next message.
+    private Cell[] _firstCells = [];
+    private Cell[] _secondCells = [];
     private bool _disposed;
 
     // The transaction being decoded (pgoutput sends one at a time, from BEGIN to COMMIT).
@@ -219,7 +223,7 @@ internal sealed class PostgresReplicationReader : IAsyncDisposable
             case InsertMessage insert:
             {
                 var shape = Shape(insert.Relation);
-                var row = await ReadTupleAsync(shape, insert.NewRow, cancellationToken);
+                var row = await ReadTupleAsync(shape, insert.NewRow, second: false, cancellationToken);
                 await FillUnchangedAsync(shape, row, null, cancellationToken);
                 SupersedeSnapshotRow(shape, row);
                 await EmitAsync(shape.Table, ChangeOperation.Insert, KeyOf(shape, row), null, RowOf(shape, row), cancellationToken);
@@ -230,8 +234,8 @@ internal sealed class PostgresReplicationReader : IAsyncDisposable
             case FullUpdateMessage full:
             {
                 var shape = Shape(full.Relation);
-                var old = await ReadTupleAsync(shape, full.OldRow, cancellationToken);
-                var row = await ReadTupleAsync(shape, full.NewRow, cancellationToken);
+                var old = await ReadTupleAsync(shape, full.OldRow, second: false, cancellationToken);
+                var row = await ReadTupleAsync(shape, full.NewRow, second: true, cancellationToken);
                 await UpdateAsync(shape, old, oldIsWholeRow: true, row, cancellationToken);
                 break;
             }
@@ -239,8 +243,8 @@ internal sealed class PostgresReplicationReader : IAsyncDisposable
             case IndexUpdateMessage index:
             {
                 var shape = Shape(index.Relation);
-                var key = await ReadTupleAsync(shape, index.Key, cancellationToken);
-                var row = await ReadTupleAsync(shape, index.NewRow, cancellationToken);
+                var key = await ReadTupleAsync(shape, index.Key, second: false, cancellationToken);
+                var row = await ReadTupleAsync(shape, index.NewRow, second: true, cancellationToken);
                 await UpdateAsync(shape, key, oldIsWholeRow: false, row, cancellationToken);
                 break;
             }
@@ -248,7 +252,7 @@ internal sealed class PostgresReplicationReader : IAsyncDisposable
             case UpdateMessage update:
             {
                 var shape = Shape(update.Relation);
-                var row = await ReadTupleAsync(shape, update.NewRow, cancellationToken);
+                var row = await ReadTupleAsync(shape, update.NewRow, second: false, cancellationToken);
                 await UpdateAsync(shape, null, oldIsWholeRow: false, row, cancellationToken);
                 break;
             }
@@ -256,7 +260,7 @@ internal sealed class PostgresReplicationReader : IAsyncDisposable
             case FullDeleteMessage delete:
             {
                 var shape = Shape(delete.Relation);
-                var old = await ReadTupleAsync(shape, delete.OldRow, cancellationToken);
+                var old = await ReadTupleAsync(shape, delete.OldRow, second: false, cancellationToken);
                 SupersedeSnapshotRow(shape, old);
                 await EmitAsync(shape.Table, ChangeOperation.Delete, KeyOf(shape, old), RowOf(shape, old), null, cancellationToken);
                 break;
@@ -265,7 +269,7 @@ internal sealed class PostgresReplicationReader : IAsyncDisposable
             case KeyDeleteMessage delete:
             {
                 var shape = Shape(delete.Relation);
-                var key = await ReadTupleAsync(shape, delete.Key, cancellationToken);
+                var key = await ReadTupleAsync(shape, delete.Key, second: false, cancellationToken);
                 SupersedeSnapshotRow(shape, key);
                 var keyRow = KeyOf(shape, key);
                 await EmitAsync(shape.Table, ChangeOperation.Delete, keyRow, keyRow, null, cancellationToken);
@@ -379,7 +383,7 @@ internal sealed class PostgresReplicationReader : IAsyncDisposable
     /// are filled from the old row when the table has REPLICA IDENTITY FULL, else read again from
     /// the table by key. A value that cannot be read (the row is gone since) is left out of the row.
     /// </summary>
-    private async Task FillUnchangedAsync(RelationShape shape, Cell[] row, Cell[]? old, CancellationToken cancellationToken)
+    private ValueTask FillUnchangedAsync(RelationShape shape, Cell[] row, Cell[]? old, CancellationToken cancellationToken)
     {
         List<int>? missing = null;
         for (var i = 0; i < row.Length; i++)
@@ -388,8 +392,12 @@ internal sealed class PostgresReplicationReader : IAsyncDisposable
             if (old is not null && old[i].Kind != CellKind.Unchanged) row[i] = old[i];
             else (missing ??= []).Add(i);
         }
-        if (missing is null) return;
+        // Nearly always: nothing to read back, and no state machine for it.
+        return missing is null ? ValueTask.CompletedTask : new ValueTask(ReadUnchangedAsync(shape, row, missing, cancellationToken));
+    }
 
+    private async Task ReadUnchangedAsync(RelationShape shape, Cell[] row, List<int> missing, CancellationToken cancellationToken)
+    {
         var select = new StringBuilder("SELECT ");
         select.AppendJoin(", ", missing.Select(i => PostgresCaptureNames.Quote(shape.Columns[i].Name) + "::text"));
         select.Append(" FROM ").Append(PostgresCaptureNames.Quote(shape.Schema, shape.Name)).Append(" WHERE ");
@@ -428,16 +436,33 @@ internal sealed class PostgresReplicationReader : IAsyncDisposable
 
     private static RowData KeyOf(RelationShape shape, Cell[] cells)
     {
-        var values = new Dictionary<string, object?>(shape.Key.Length, StringComparer.Ordinal);
-        foreach (var i in shape.Key)
-            if (cells[i].Kind != CellKind.Unchanged) values[shape.Columns[i].Name] = cells[i].Value;
-        return new RowData(values);
+        var key = shape.Key;
+        var values = new object?[key.Length];
+        for (var k = 0; k < key.Length; k++)
+        {
+            // A key value left out of the change: the key holds the columns it has (a dictionary of its own).
+            if (cells[key[k]].Kind == CellKind.Unchanged) return PartialRow(shape, cells, key);
+            values[k] = cells[key[k]].Value;
+        }
+        return new RowData(new ColumnRow(shape.KeyColumns, values));
     }
 
     private static RowData RowOf(RelationShape shape, Cell[] cells)
     {
-        var values = new Dictionary<string, object?>(cells.Length, StringComparer.Ordinal);
-        for (var i = 0; i < cells.Length; i++)
+        var values = new object?[shape.Columns.Length];
+        for (var i = 0; i < values.Length; i++)
+        {
+            // An unchanged large value that could not be filled is left out of the row.
+            if (cells[i].Kind == CellKind.Unchanged) return PartialRow(shape, cells, Enumerable.Range(0, values.Length));
+            values[i] = cells[i].Value;
+        }
+        return new RowData(new ColumnRow(shape.AllColumns, values));
+    }
+
+    private static RowData PartialRow(RelationShape shape, Cell[] cells, IEnumerable<int> columns)
+    {
+        var values = new Dictionary<string, object?>(StringComparer.Ordinal);
+        foreach (var i in columns)
             if (cells[i].Kind != CellKind.Unchanged) values[shape.Columns[i].Name] = cells[i].Value;
         return new RowData(values);
     }
@@ -448,13 +473,18 @@ internal sealed class PostgresReplicationReader : IAsyncDisposable
             : throw new InvalidOperationException(
                 $"A change of relation {relation.RelationId} ({relation.Namespace}.{relation.RelationName}) arrived before its Relation message.");
 
-    /// <summary>Reads every value of a tuple before the next message: Npgsql reuses the message and its buffer.</summary>
-    private async Task<Cell[]> ReadTupleAsync(RelationShape shape, ReplicationTuple tuple, CancellationToken cancellationToken)
+    /// <summary>
+    /// Reads every value of a tuple before the next message: Npgsql reuses the message and its buffer.
+    /// The cells are the reader's own (the message's first or second tuple), valid until the next message.
+    /// </summary>
+    private async ValueTask<Cell[]> ReadTupleAsync(RelationShape shape, ReplicationTuple tuple, bool second, CancellationToken cancellationToken)
     {
         if (tuple.NumColumns != shape.Columns.Length)
             throw new InvalidOperationException(
                 $"A change of {shape.Table} has {tuple.NumColumns} columns; its last Relation message announced {shape.Columns.Length}.");
-        var cells = new Cell[tuple.NumColumns];
+        ref var scratch = ref second ? ref _secondCells : ref _firstCells;
+        if (scratch.Length != tuple.NumColumns) scratch = new Cell[tuple.NumColumns];
+        var cells = scratch;
         var i = 0;
         await foreach (var value in tuple.WithCancellation(cancellationToken))
         {
@@ -639,6 +669,8 @@ internal sealed class PostgresReplicationReader : IAsyncDisposable
         public ColumnShape[] Columns { get; } = columns;
         public int[] Key { get; } = key;
         public bool[] IsKey { get; } = isKey;
+        public ColumnSet AllColumns { get; } = new(columns.Select(c => c.Name).ToArray());
+        public ColumnSet KeyColumns { get; } = new(key.Select(k => columns[k].Name).ToArray());
 
         public bool SameColumns(RelationShape other) => Columns.SequenceEqual(other.Columns);
     }
