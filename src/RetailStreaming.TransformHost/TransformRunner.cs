@@ -424,11 +424,34 @@ public sealed class TransformRunner : IDisposable
             var produced = transform.Transform(change, Context);
             if (produced is null)
                 return Invalid("Transform returned null; return an empty sequence to drop a change.");
-            var outputs = new List<OutputRecord>();
-            var json = new List<byte[]>();
-            foreach (var record in produced)
+            // Most changes give one record: it is kept in locals, and lists are made only for a second.
+            // A list or array result is walked by index (no enumerator); anything else is enumerated.
+            OutputRecord? first = null;
+            byte[]? firstJson = null;
+            List<OutputRecord>? outputs = null;
+            List<byte[]>? json = null;
+            var count = 0;
+            if (produced is IReadOnlyList<OutputRecord> list)
             {
-                var index = outputs.Count;
+                for (var i = 0; i < list.Count; i++)
+                    if (Add(list[i]) is { } invalid) return invalid;
+            }
+            else
+            {
+                foreach (var record in produced)
+                    if (Add(record) is { } invalid) return invalid;
+            }
+            return count switch
+            {
+                0 => new TransformResult.Ok([], Stopwatch.GetElapsedTime(started)) { PayloadJson = [] },
+                1 => new TransformResult.Ok([first!], Stopwatch.GetElapsedTime(started)) { PayloadJson = [firstJson!] },
+                _ => new TransformResult.Ok(outputs!, Stopwatch.GetElapsedTime(started)) { PayloadJson = json },
+            };
+
+            // Checks one record and keeps a detached copy of it; the failure when it cannot be delivered.
+            TransformResult? Add(OutputRecord? record)
+            {
+                var index = count;
                 if (index == _maxOutputs)
                     return Invalid($"Transform produced more than {_maxOutputs} records for one change.");
                 if (record is null)
@@ -440,18 +463,29 @@ public sealed class TransformRunner : IDisposable
                 if (record.Payload is null)
                     return Invalid($"Output record {index} (type '{record.Type}', key '{record.Key}') has a null payload.");
                 JsonNode copy;
+                byte[] bytes;
                 try
                 {
-                    (copy, var bytes) = Detach(record.Payload);
-                    json.Add(bytes);
+                    (copy, bytes) = Detach(record.Payload);
                 }
                 catch (Exception e)
                 {
                     return Invalid($"The payload of output record {index} (type '{record.Type}', key '{record.Key}') cannot be serialized: {Describe(e)}");
                 }
-                outputs.Add(record with { Payload = copy }); // keeps IsDelete and any later SDK property
+                var detached = record with { Payload = copy }; // keeps IsDelete and any later SDK property
+                if (index == 0)
+                {
+                    first = detached;
+                    firstJson = bytes;
+                }
+                else
+                {
+                    (outputs ??= [first!]).Add(detached);
+                    (json ??= [firstJson!]).Add(bytes);
+                }
+                count++;
+                return null;
             }
-            return new TransformResult.Ok(outputs, Stopwatch.GetElapsedTime(started)) { PayloadJson = json };
         }
         catch (Exception e)
         {
