@@ -103,9 +103,10 @@ internal sealed class DeliveryActor : ReceiveActor
 
     private enum Outcome { Accepted, DeadLettered, Parked }
 
-    private sealed record Done(Pending Item, Outcome Outcome, RefusedRecord? Refusal = null);
+    // Structs: one of each per delivered record.
+    private readonly record struct Done(Pending Item, Outcome Outcome, RefusedRecord? Refusal = null);
 
-    private sealed record Pending(DeliveryRecord Record, TransformedChange Change, BatchState Batch);
+    private readonly record struct Pending(DeliveryRecord Record, TransformedChange Change, BatchState Batch);
 
     private sealed class BatchState(long seq, IReadOnlyList<TransformedChange> changes)
     {
@@ -224,7 +225,7 @@ internal sealed class DeliveryActor : ReceiveActor
         {
             if (lane.Busy || lane.Queue.Count == 0) continue;
             if (!noMoreComing && lane.Queue.Count < _maxRecords && lane.Queue.Peek().Batch != oldest) continue;
-            var send = new List<Pending>();
+            var send = new List<Pending>(Math.Min(_maxRecords, lane.Queue.Count));
             var park = new List<Pending>();
             while (send.Count + park.Count < _maxRecords && lane.Queue.TryDequeue(out var item))
             {
@@ -252,19 +253,30 @@ internal sealed class DeliveryActor : ReceiveActor
         var requests = 0;
         if (send.Count > 0)
         {
-            var byRecord = new Dictionary<DeliveryRecord, Pending>(ReferenceEqualityComparer.Instance);
-            foreach (var p in send) byRecord[p.Record] = p;
             // The sink's attempts are children of this span (Activity.Current flows into the sink).
             // The changes are listed only when someone traces: this runs for every request.
             using var span = _signals is { IsTracing: true } signals
                 ? signals.StartDelivery(send.Select(p => p.Change).Distinct(ReferenceEqualityComparer.Instance).Cast<TransformedChange>().ToList())
                 : null;
-            var result = await _sink.DeliverAsync(send.Select(p => p.Record).ToList(), _stopping.Token);
+            var records = new DeliveryRecord[send.Count];
+            for (var i = 0; i < records.Length; i++) records[i] = send[i].Record;
+            var result = await _sink.DeliverAsync(records, _stopping.Token);
             requests = result.Attempts;
+            // Only a request with refused or held records needs to find their items.
+            Dictionary<DeliveryRecord, Pending>? byRecordMap = null;
+            Dictionary<DeliveryRecord, Pending> ByRecord()
+            {
+                if (byRecordMap is null)
+                {
+                    byRecordMap = new Dictionary<DeliveryRecord, Pending>(ReferenceEqualityComparer.Instance);
+                    foreach (var p in send) byRecordMap[p.Record] = p;
+                }
+                return byRecordMap;
+            }
             var refused = new HashSet<DeliveryRecord>(ReferenceEqualityComparer.Instance);
             foreach (var r in result.Refused)
             {
-                var item = byRecord[r.Record];
+                var item = ByRecord()[r.Record];
                 refused.Add(r.Record);
                 _log.Warning("Endpoint refused record {IdempotencyKey} of change {Position}; {What}: {Reason}",
                     r.Record.IdempotencyKey, r.Record.Position, _park ? "parked its key" : "dead-lettered", r.Reason);
@@ -277,12 +289,12 @@ internal sealed class DeliveryActor : ReceiveActor
             foreach (var h in result.Held)
             {
                 refused.Add(h);
-                var item = byRecord[h];
+                var item = ByRecord()[h];
                 await StoreAsync(item, ParkedReason(h), null);
                 done.Add(new Done(item, Outcome.Parked, new RefusedRecord(h, ParkedReason(h))));
             }
             foreach (var p in send)
-                if (!refused.Contains(p.Record)) done.Add(new Done(p, Outcome.Accepted));
+                if (refused.Count == 0 || !refused.Contains(p.Record)) done.Add(new Done(p, Outcome.Accepted));
         }
         foreach (var p in park)
         {

@@ -97,8 +97,11 @@ public sealed class RecordTrails : IExtension
     }
 }
 
-/// <summary>One change in a trail (the key row by reference; its JSON is made only when looked up).</summary>
-internal sealed record TrailSlot(
+/// <summary>
+/// One change in a trail (the key row by reference; its JSON is made only when looked up). A struct,
+/// held in the ring's array: the trail allocates nothing per change.
+/// </summary>
+internal readonly record struct TrailSlot(
     string Table, ChangeOperation Operation, RowData Key, SourcePosition Position, DateTimeOffset CommitTime,
     DateTimeOffset? CapturedAt, DateTimeOffset FinishedAt, string TransformVersion, int Records, string Outcome,
     int Requests, string? Answer, IReadOnlyList<RecordTrailAttempt>? Attempts)
@@ -121,10 +124,13 @@ internal sealed record TrailSlot(
         var o => o.ToString() ?? "",
     };
 
-    public RecordTrailEntry ToEntry(string workflowId) => new(
-        Table, Operation.ToString().ToLowerInvariant(), KeyJson, Position.Value, CommitTime, CapturedAt, FinishedAt,
-        TransformVersion, Records, Outcome, Requests, Answer, Attempts,
-        Enumerable.Range(0, Records).Select(i => IdempotencyKey.For(workflowId, Position, i)).ToList());
+    public RecordTrailEntry ToEntry(string workflowId)
+    {
+        var position = Position;
+        return new(Table, Operation.ToString().ToLowerInvariant(), KeyJson, position.Value, CommitTime, CapturedAt, FinishedAt,
+            TransformVersion, Records, Outcome, Requests, Answer, Attempts,
+            Enumerable.Range(0, Records).Select(i => IdempotencyKey.For(workflowId, position, i)).ToList());
+    }
 }
 
 /// <summary>One workflow's ring of changes and of capture reads; safe to use from several threads.</summary>
@@ -132,7 +138,7 @@ internal sealed class WorkflowTrail(int capacity)
 {
     private const int ReadCapacity = 4096;
     private readonly Lock _lock = new();
-    private readonly TrailSlot?[] _slots = new TrailSlot?[capacity];
+    private readonly TrailSlot[] _slots = new TrailSlot[capacity];
     private int _next;
     private int _count;
     private readonly (SourcePosition Last, DateTimeOffset At)[] _reads = new (SourcePosition, DateTimeOffset)[ReadCapacity];
@@ -210,7 +216,7 @@ internal sealed class WorkflowTrail(int capacity)
         {
             copy = new TrailSlot[_count];
             for (var i = 0; i < _count; i++)
-                copy[i] = _slots[(_next - 1 - i + _slots.Length) % _slots.Length]!;
+                copy[i] = _slots[(_next - 1 - i + _slots.Length) % _slots.Length];
         }
         // Matched outside the lock: the delivery never waits for a lookup.
         var matches = copy.Where(s => (table is null || s.Table == table) && s.KeyMatches(key)).Take(limit).ToList();
