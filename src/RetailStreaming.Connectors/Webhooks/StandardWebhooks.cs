@@ -142,12 +142,12 @@ public static class StandardWebhooks
         return false;
     }
 
+    /// <summary>HMAC-SHA256 over "{id}.{timestamp}.{body}", fed piece by piece (the body, often large, is not copied).</summary>
     private static byte[] Mac(ReadOnlySpan<byte> key, string messageId, long timestamp, ReadOnlySpan<byte> body)
     {
-        var prefix = Encoding.UTF8.GetBytes($"{messageId}.{timestamp.ToString(CultureInfo.InvariantCulture)}.");
-        var content = new byte[prefix.Length + body.Length];
-        prefix.CopyTo(content, 0);
-        body.CopyTo(content.AsSpan(prefix.Length));
-        return HMACSHA256.HashData(key, content);
+        using var hmac = IncrementalHash.CreateHMAC(HashAlgorithmName.SHA256, key);
+        hmac.AppendData(Encoding.UTF8.GetBytes($"{messageId}.{timestamp.ToString(CultureInfo.InvariantCulture)}."));
+        hmac.AppendData(body);
+        return hmac.GetHashAndReset();
     }
 }

@@ -96,28 +96,28 @@ public sealed class WebhookDelivery : IDeliverySink
     {
         ArgumentNullException.ThrowIfNull(batch);
         if (batch.Count == 0) return DeliveryResult.AllAccepted(0);
-        var workflowId = batch[0].WorkflowId;
-        var json = WebhookPayload.SerializeRecords(batch);
+        // Every record's JSON once, in one pooled buffer, returned when the last request is resolved.
+        using var json = WebhookPayload.SerializeRecords(batch);
         var prepared = new Prepared[batch.Count];
         for (var i = 0; i < batch.Count; i++)
-            prepared[i] = new Prepared(batch[i], json[i]);
+            prepared[i] = new Prepared(batch[i], i);
 
         // Requests bounded in bytes: consecutive records while the body stays within the limit; a
         // record larger than the limit on its own goes alone. Each request is resolved before the
         // next is sent, so order holds.
-        var progress = new Progress();
-        var envelope = WebhookPayload.EnvelopeBytes(workflowId);
+        var progress = new Progress(json);
+        var envelope = json.EnvelopeLength;
         var from = 0;
         long size = envelope;
         for (var i = 0; i < prepared.Length; i++)
         {
-            var add = prepared[i].Json.Length + (i > from ? 1 : 0);
+            var add = json.LengthOf(i) + (i > from ? 1 : 0);
             if (i > from && size + add > _options.MaxRequestBytes)
             {
                 await DeliverPartAsync(new ArraySegment<Prepared>(prepared, from, i - from), [], progress, cancellationToken);
                 from = i;
                 size = envelope;
-                add = prepared[i].Json.Length;
+                add = json.LengthOf(i);
             }
             size += add;
         }
@@ -133,10 +133,12 @@ public sealed class WebhookDelivery : IDeliverySink
         return ValueTask.CompletedTask;
     }
 
-    private readonly record struct Prepared(DeliveryRecord Record, byte[] Json);
+    /// <param name="Index">The record's place in the delivery's <see cref="WebhookPayload.SerializedRecords"/>.</param>
+    private readonly record struct Prepared(DeliveryRecord Record, int Index);
 
-    private sealed class Progress
+    private sealed class Progress(WebhookPayload.SerializedRecords json)
     {
+        public WebhookPayload.SerializedRecords Json { get; } = json;
         public int Attempts;
         public readonly List<RefusedRecord> Refused = [];
         public readonly List<DeliveryRecord> Held = [];
@@ -196,9 +198,12 @@ public sealed class WebhookDelivery : IDeliverySink
     /// <summary>Sends one part until it is accepted, refused for good, or given up on (as a Transient outcome with the "gave up" reason).</summary>
     private async Task<Outcome> SendWithRetriesAsync(ArraySegment<Prepared> part, AttemptLog attempts, Progress progress, CancellationToken cancellationToken)
     {
-        var records = part.Select(p => p.Record).ToList();
+        var records = new DeliveryRecord[part.Count];
+        var indices = new int[part.Count];
+        for (var i = 0; i < records.Length; i++)
+            (records[i], indices[i]) = (part[i].Record, part[i].Index);
         var messageId = WebhookPayload.MessageId(records);
-        var json = WebhookPayload.Compose(records[0].WorkflowId, part.Select(p => p.Json).ToList());
+        var json = progress.Json.Compose(indices);
         var content = _options.Compression == WebhookCompression.Gzip ? Gzip(json) : json;
         for (var attempt = 1; ; attempt++)
         {

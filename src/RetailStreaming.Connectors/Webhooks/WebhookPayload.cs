@@ -23,31 +23,51 @@ namespace RetailStreaming.Connectors.Webhooks;
 /// </remarks>
 public static class WebhookPayload
 {
+    private static readonly byte[] EnvelopeEnd = "]}"u8.ToArray();
+
     /// <summary>The UTF-8 JSON body of a batch (all records of one workflow).</summary>
     public static byte[] Serialize(IReadOnlyList<DeliveryRecord> batch)
     {
         ArgumentNullException.ThrowIfNull(batch);
         if (batch.Count == 0) throw new ArgumentException("A webhook batch cannot be empty.", nameof(batch));
-        return Compose(batch[0].WorkflowId, SerializeRecords(batch));
+        using var records = SerializeRecords(batch);
+        var all = new int[records.Count];
+        for (var i = 0; i < all.Length; i++) all[i] = i;
+        return records.Compose(all);
     }
 
-    /// <summary>Each record's JSON object, as it appears in the <c>records</c> array of a body (one writer for all).</summary>
-    public static byte[][] SerializeRecords(IReadOnlyList<DeliveryRecord> batch)
+    /// <summary>
+    /// Each record's JSON object, as it appears in the <c>records</c> array of a body, written one
+    /// after the other into one pooled buffer (one writer for all). Dispose the result when the bodies
+    /// are composed: it returns the buffer.
+    /// </summary>
+    public static SerializedRecords SerializeRecords(IReadOnlyList<DeliveryRecord> batch)
     {
         ArgumentNullException.ThrowIfNull(batch);
-        var result = new byte[batch.Count][];
-        if (batch.Count == 0) return result;
-        var buffer = new ArrayBufferWriter<byte>(1024);
-        using var writer = new Utf8JsonWriter(buffer);
-        for (var i = 0; i < batch.Count; i++)
+        if (batch.Count == 0) throw new ArgumentException("A webhook batch cannot be empty.", nameof(batch));
+        var workflowId = batch[0].WorkflowId;
+        var buffer = new PooledBufferWriter(batch.Count * 512);
+        try
         {
-            buffer.ResetWrittenCount();
-            writer.Reset(buffer);
-            WriteRecord(writer, batch[i], batch[0].WorkflowId);
-            writer.Flush();
-            result[i] = buffer.WrittenSpan.ToArray();
+            var ends = new int[batch.Count];
+            using (var writer = new Utf8JsonWriter(buffer))
+            {
+                for (var i = 0; i < batch.Count; i++)
+                {
+                    // Reset: each record is a JSON value of its own (no comma before it).
+                    writer.Reset(buffer);
+                    WriteRecord(writer, batch[i], workflowId);
+                    writer.Flush();
+                    ends[i] = buffer.WrittenCount;
+                }
+            }
+            return new SerializedRecords(Envelope(workflowId), buffer, ends);
         }
-        return result;
+        catch
+        {
+            buffer.Dispose();
+            throw;
+        }
     }
 
     /// <summary>One record's JSON object, as it appears in the <c>records</c> array of a body.</summary>
@@ -71,8 +91,12 @@ public static class WebhookPayload
         writer.WriteString("position", record.Position.Value);
         writer.WriteNumber("outputIndex", record.OutputIndex);
         writer.WriteString("table", record.Table);
-        writer.WriteString("operation", record.Operation.ToString().ToLowerInvariant());
-        writer.WriteString("commitTime", record.CommitTime.UtcDateTime.ToString("O", CultureInfo.InvariantCulture));
+        writer.WriteString("operation", OperationName(record.Operation));
+        // The round-trip form, 7 fractional digits ("O"), formatted without a string of its own.
+        Span<char> commitTime = stackalloc char[64];
+        if (!record.CommitTime.UtcDateTime.TryFormat(commitTime, out var length, "O", CultureInfo.InvariantCulture))
+            throw new InvalidOperationException("The commit time does not fit its buffer.");
+        writer.WriteString("commitTime", commitTime[..length]);
         if (record.TransformVersion is { } version)
             writer.WriteString("transformVersion", version);
         // Only on deletes, so that the body of every other record stays as it was.
@@ -86,25 +110,89 @@ public static class WebhookPayload
         writer.WriteEndObject();
     }
 
-    /// <summary>The bytes a body adds around its records: the envelope, and a comma between two records.</summary>
-    public static int EnvelopeBytes(string workflowId) => Compose(workflowId, []).Length;
-
-    /// <summary>A body from records serialized by <see cref="SerializeRecord"/>, in order.</summary>
-    public static byte[] Compose(string workflowId, IReadOnlyList<byte[]> records)
+    private static string OperationName(ChangeOperation operation) => operation switch
     {
-        ArgumentNullException.ThrowIfNull(records);
-        var buffer = new ArrayBufferWriter<byte>(64 + records.Sum(r => r.Length + 1));
+        ChangeOperation.Insert => "insert",
+        ChangeOperation.Update => "update",
+        ChangeOperation.Delete => "delete",
+        ChangeOperation.Read => "read",
+        ChangeOperation.Truncate => "truncate",
+        var other => other.ToString().ToLowerInvariant(),
+    };
+
+    /// <summary>The bytes a body adds around its records: the envelope, and a comma between two records.</summary>
+    public static int EnvelopeBytes(string workflowId) => Envelope(workflowId).Length + EnvelopeEnd.Length;
+
+    /// <summary>The start of a body, up to the opening of its <c>records</c> array.</summary>
+    private static byte[] Envelope(string workflowId)
+    {
+        var buffer = new ArrayBufferWriter<byte>(64 + workflowId.Length);
         using (var writer = new Utf8JsonWriter(buffer))
         {
             writer.WriteStartObject();
             writer.WriteString("workflowId", workflowId);
             writer.WriteStartArray("records");
-            foreach (var record in records)
-                writer.WriteRawValue(record, skipInputValidation: true);
-            writer.WriteEndArray();
-            writer.WriteEndObject();
         }
         return buffer.WrittenSpan.ToArray();
+    }
+
+    /// <summary>
+    /// Records serialized by <see cref="SerializeRecords"/>: one pooled buffer, each record a slice of
+    /// it. Bodies are composed from any of them, in the order given, each into a byte array of its exact size.
+    /// </summary>
+    public sealed class SerializedRecords : IDisposable
+    {
+        private readonly byte[] _envelope;
+        private readonly PooledBufferWriter _buffer;
+        private readonly int[] _ends;
+
+        internal SerializedRecords(byte[] envelope, PooledBufferWriter buffer, int[] ends)
+        {
+            _envelope = envelope;
+            _buffer = buffer;
+            _ends = ends;
+        }
+
+        /// <summary>How many records.</summary>
+        public int Count => _ends.Length;
+
+        /// <summary>The bytes a body adds around its records (see <see cref="EnvelopeBytes"/>).</summary>
+        public int EnvelopeLength => _envelope.Length + EnvelopeEnd.Length;
+
+        /// <summary>Record <paramref name="index"/>'s JSON.</summary>
+        public ReadOnlySpan<byte> this[int index] => _buffer.WrittenSpan[Start(index).._ends[index]];
+
+        /// <summary>The length of record <paramref name="index"/>'s JSON.</summary>
+        public int LengthOf(int index) => _ends[index] - Start(index);
+
+        private int Start(int index) => index == 0 ? 0 : _ends[index - 1];
+
+        /// <summary>A body holding the given records, in the order given (the same bytes a JSON writer writes).</summary>
+        public byte[] Compose(ReadOnlySpan<int> indices)
+        {
+            var size = (long)_envelope.Length + EnvelopeEnd.Length + Math.Max(0, indices.Length - 1);
+            foreach (var i in indices) size += LengthOf(i);
+            var body = new byte[size];
+            var at = body.AsSpan();
+            _envelope.CopyTo(at);
+            at = at[_envelope.Length..];
+            for (var k = 0; k < indices.Length; k++)
+            {
+                if (k > 0)
+                {
+                    at[0] = (byte)',';
+                    at = at[1..];
+                }
+                var record = this[indices[k]];
+                record.CopyTo(at);
+                at = at[record.Length..];
+            }
+            EnvelopeEnd.CopyTo(at);
+            return body;
+        }
+
+        /// <summary>Returns the buffer to the pool; no record may be read after.</summary>
+        public void Dispose() => _buffer.Dispose();
     }
 
     /// <summary>
@@ -115,7 +203,20 @@ public static class WebhookPayload
     public static string MessageId(IReadOnlyList<DeliveryRecord> batch)
     {
         ArgumentNullException.ThrowIfNull(batch);
-        var keys = string.Join('\n', batch.Select(r => r.IdempotencyKey));
-        return "msg_" + Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(keys)).AsSpan(0, 16));
+        // The keys joined by '\n', hashed as UTF-8 piece by piece.
+        using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        Span<byte> key = stackalloc byte[256];
+        for (var i = 0; i < batch.Count; i++)
+        {
+            if (i > 0) sha.AppendData("\n"u8);
+            var text = batch[i].IdempotencyKey;
+            if (Encoding.UTF8.GetMaxByteCount(text.Length) <= key.Length)
+                sha.AppendData(key[..Encoding.UTF8.GetBytes(text, key)]);
+            else
+                sha.AppendData(Encoding.UTF8.GetBytes(text));
+        }
+        Span<byte> hash = stackalloc byte[32];
+        sha.GetHashAndReset(hash);
+        return "msg_" + Convert.ToHexStringLower(hash[..16]);
     }
 }
