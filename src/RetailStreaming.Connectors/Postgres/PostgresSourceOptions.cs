@@ -16,9 +16,11 @@ public sealed record PostgresSourceOptions
     /// <summary>
     /// The most changes read from the replication stream and not yet taken by
     /// <see cref="PostgresLogicalSource.ReadAsync"/>. When the buffer is full the connector stops
-    /// reading the replication socket, and the server's WAL sender waits. 10,000 by default.
+    /// reading the replication socket, and the server's WAL sender waits. 2,000 by default (four reads
+    /// of 500): enough to keep the capture fed, and what a draining node holds per workflow (10,000 before,
+    /// when the node kept 52 to 74 MB in its GC's gen1 while draining; 6 to 8 MB with 2,000).
     /// </summary>
-    public int MaxBufferedChanges { get; init; } = 10_000;
+    public int MaxBufferedChanges { get; init; } = 2_000;
 
     /// <summary>How long a <see cref="PostgresLogicalSource.ReadAsync"/> waits for a first change when none is buffered. 150 ms by default.</summary>
     public TimeSpan ReadWait { get; init; } = TimeSpan.FromMilliseconds(150);
