@@ -14,7 +14,7 @@ public sealed class TemplateTests : IDisposable
 {
     private readonly string _root = Path.Combine(Path.GetTempPath(), $"rs-it-template-{Guid.NewGuid():N}");
     // A version of its own: the packages land in the NuGet cache, which must not serve an older build's copy.
-    private readonly string _version = $"0.1.0-it{DateTime.UtcNow:yyyyMMddHHmmss}{Random.Shared.Next(1000):D3}";
+    private readonly string _version = $"1.0.0-it{DateTime.UtcNow:yyyyMMddHHmmss}{Random.Shared.Next(1000):D3}";
 
     public TemplateTests() => Directory.CreateDirectory(_root);
 
@@ -26,7 +26,7 @@ public sealed class TemplateTests : IDisposable
         var feed = Path.Combine(_root, "feed");
         foreach (var project in new[] { "RetailStreaming.Transforms", "RetailStreaming.Transforms.Testing" })
             await DotnetAsync(repo, "pack", Path.Combine(repo, "src", project), "-c", configuration, "--no-build", "-o", feed, $"-p:Version={_version}", "-nologo");
-        var templates = Path.Combine(repo, "templates", "RetailStreaming.Templates", "bin", configuration, "packages", "RetailStreaming.Templates.0.1.0.nupkg");
+        var templates = Path.Combine(repo, "templates", "RetailStreaming.Templates", "bin", configuration, "packages", "RetailStreaming.Templates.1.0.0.nupkg");
         Assert.True(File.Exists(templates), $"{templates} is missing: build templates/RetailStreaming.Templates ({configuration}) first");
 
         var hive = Path.Combine(_root, "hive");

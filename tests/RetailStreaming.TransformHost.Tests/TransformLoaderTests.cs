@@ -23,7 +23,7 @@ public sealed class TransformLoaderTests : IDisposable
         Assert.Equal(SampleType, loaded.TypeName);
         Assert.Equal("1.0.0", loaded.Version);
         Assert.Equal("net8.0", loaded.TargetFramework);
-        Assert.Equal(new Version(0, 1, 0, 0), loaded.SdkVersion);
+        Assert.Equal(new Version(1, 0, 0, 0), loaded.SdkVersion);
         // The contract type is the host's own, not a copy loaded beside the package.
         Assert.Contains(typeof(ITransform), type.GetInterfaces());
         Assert.Same(typeof(ITransform).Assembly, type.GetInterface(nameof(ITransform))!.Assembly);
@@ -175,6 +175,27 @@ public sealed class TransformLoaderTests : IDisposable
         runner.Initialize();
 
         Assert.Equal(new Version(sdk.Major, sdk.Minor + 5, 0, 0), loaded.SdkVersion);
+        Assert.IsType<TransformResult.Ok>(runner.Run(Changes.Insert("stores", ("store_id", "S1"), ("name", "Main"), ("city", "Lyon"))));
+    }
+
+    [Fact]
+    public void A_package_built_against_SDK_0_x_runs_on_the_1_x_host()
+    {
+        // Packages published before SDK 1.0 (the 0.1.0 SDK) keep running after the upgrade.
+        Assert.Equal(1, TransformLoader.SdkVersion.Major);
+        var feed = _temp.Sub("feed");
+        var sample = ReadEntry(SampleId, "lib/net8.0/RetailStreaming.Samples.Retail.dll");
+        WriteNupkg(feed, "Acme.Early", "1.0.0",
+            [("lib/net8.0/RetailStreaming.Samples.Retail.dll", WithSdkReference(sample, 0, 1))],
+            dependencies: """<group targetFramework="net8.0"><dependency id="RetailStreaming.Transforms" version="[0.1.0, )" /></group>""");
+        var loader = new TransformLoader(new TransformPackageStore(feed, _temp.Sub("cache")));
+
+        using var loaded = loader.Load("Acme.Early", "1.0.0", SampleType);
+        using var runner = new TransformRunner(loader.Load("Acme.Early", "1.0.0", SampleType), Contexts.For(), TimeSpan.FromSeconds(5));
+        runner.Initialize();
+
+        Assert.Equal(new Version(0, 1, 0, 0), loaded.SdkVersion);
+        Assert.Same(typeof(ITransform).Assembly, loaded.Transform.GetType().GetInterface(nameof(ITransform))!.Assembly);
         Assert.IsType<TransformResult.Ok>(runner.Run(Changes.Insert("stores", ("store_id", "S1"), ("name", "Main"), ("city", "Lyon"))));
     }
 

@@ -25,7 +25,7 @@ public sealed class TransformPackageStoreTests : IDisposable
         Assert.True(System.IO.File.Exists(Path.Combine(package.Directory, "RetailStreaming.Samples.Retail.dll")));
         var sdk = Assert.Single(package.Dependencies);
         Assert.Equal("RetailStreaming.Transforms", sdk.Id);
-        Assert.Equal("0.1.0", sdk.MinimumVersion);
+        Assert.Equal("1.0.0", sdk.MinimumVersion);
     }
 
     [Fact]
