@@ -103,6 +103,27 @@ public sealed class RecordTrailTests
     }
 
     [Fact]
+    public void A_ring_that_grows_towards_its_capacity_keeps_every_change_in_order()
+    {
+        // The ring starts small and doubles (64, 128, 200): nothing is lost or reordered on the way.
+        var trails = new RecordTrails { Capacity = 200 };
+        for (var i = 1; i <= 150; i++)
+            trails.Delivered(Workflow, [Ticket(i, $"T-{i}")], DeliveryResult.AllAccepted());
+        var found = Find(trails, "T-1");
+        Assert.Equal(150, found.Held);
+        Assert.Single(found.Entries);
+        Assert.Equal([MemoryChangeLog.PositionOf(150).Value, MemoryChangeLog.PositionOf(64).Value, MemoryChangeLog.PositionOf(65).Value],
+            new[] { "T-150", "T-64", "T-65" }.Select(k => Assert.Single(Find(trails, k).Entries).Position));
+
+        for (var i = 151; i <= 450; i++)
+            trails.Delivered(Workflow, [Ticket(i, $"T-{i}")], DeliveryResult.AllAccepted());
+        Assert.Equal(200, Find(trails, "T-450").Held);
+        Assert.Empty(Find(trails, "T-250").Entries);
+        Assert.Single(Find(trails, "T-251").Entries);
+        Assert.Single(Find(trails, "T-450").Entries);
+    }
+
+    [Fact]
     public void A_change_gets_the_capture_time_of_the_read_that_held_it()
     {
         var trails = new RecordTrails();

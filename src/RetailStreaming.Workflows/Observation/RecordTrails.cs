@@ -138,7 +138,8 @@ internal sealed class WorkflowTrail(int capacity)
 {
     private const int ReadCapacity = 4096;
     private readonly Lock _lock = new();
-    private readonly TrailSlot[] _slots = new TrailSlot[capacity];
+    // Grown by doubling up to the capacity, so that a quiet workflow's ring stays small.
+    private TrailSlot[] _slots = new TrailSlot[Math.Min(capacity, 64)];
     private int _next;
     private int _count;
     private readonly (SourcePosition Last, DateTimeOffset At)[] _reads = new (SourcePosition, DateTimeOffset)[ReadCapacity];
@@ -203,6 +204,14 @@ internal sealed class WorkflowTrail(int capacity)
     {
         lock (_lock)
         {
+            if (_count == _slots.Length && _slots.Length < capacity)
+            {
+                // Full before it ever wrapped: the oldest is at 0 and the ring goes on after it.
+                var bigger = new TrailSlot[Math.Min(capacity, _slots.Length * 2)];
+                Array.Copy(_slots, bigger, _count);
+                _slots = bigger;
+                _next = _count;
+            }
             _slots[_next] = slot;
             _next = (_next + 1) % _slots.Length;
             _count = Math.Min(_count + 1, _slots.Length);
