@@ -66,6 +66,7 @@ public sealed class RollingUpgradeTests(PostgresServerFixture pg, PreviousReleas
             var third = await cluster.AddNodeAsync();
             await cluster.WaitForMembersAsync(TimeSpan.FromSeconds(60));
             await AssertBuildsAsync(cluster, third, old: [0, 1], current: [2]);
+            await WaitForRegionAsync(cluster, third, 2);
             Log($"node3 (this build) up; sharding stats: {Show(await ProcessCluster.ShardsPerNodeAsync(third))}");
 
             // node1 (previous release, the oldest: it holds the shard coordinator) leaves and node3
@@ -75,6 +76,7 @@ public sealed class RollingUpgradeTests(PostgresServerFixture pg, PreviousReleas
             var fourth = await cluster.AddNodeAsync();
             await cluster.WaitForMembersAsync(TimeSpan.FromSeconds(60));
             await AssertBuildsAsync(cluster, fourth, old: [1], current: [2, 3]);
+            await WaitForRegionAsync(cluster, fourth, 3);
             Log($"node4 (this build) up; sharding stats: {Show(await ProcessCluster.ShardsPerNodeAsync(third))}");
             await LeaveAsync(cluster, 1, receivers, writing, takenOverBy: [2, 3]);
 
@@ -268,6 +270,31 @@ public sealed class RollingUpgradeTests(PostgresServerFixture pg, PreviousReleas
         }
         return watch;
     });
+
+    /// <summary>
+    /// Waits until the shard coordinator knows node <paramref name="index"/>'s region: the cluster's
+    /// sharding stats are the coordinator's answer, listing the regions registered with it. Up as a
+    /// member is not enough: a node that leaves before the new region has registered hands its shards
+    /// to the regions the coordinator knows, the previous release's (a CI run saw node3's stats still
+    /// empty 2.4 s before node1's leave).
+    /// </summary>
+    private static Task WaitForRegionAsync(ProcessCluster cluster, NodeProcess node, int index) =>
+        Eventually.UntilAsync($"{node.Name}'s shard region is registered with the coordinator", TimeSpan.FromSeconds(60),
+            async () => (await ProcessCluster.ShardsPerNodeAsync(node)).Keys.Any(a => a.EndsWith("@" + cluster.StatusNode(index), StringComparison.Ordinal)),
+            () => $"sharding stats from {node.Name}: {StatsNow(node)}\n{cluster.OutputTails(40)}",
+            every: TimeSpan.FromMilliseconds(500));
+
+    private static string StatsNow(NodeProcess node)
+    {
+        try
+        {
+            return Show(ProcessCluster.ShardsPerNodeAsync(node).GetAwaiter().GetResult());
+        }
+        catch (Exception e) when (e is HttpRequestException or InvalidOperationException or TaskCanceledException)
+        {
+            return $"unavailable ({e.Message})";
+        }
+    }
 
     private static string Show(Dictionary<string, (int Shards, int Entities)> shards) =>
         string.Join(", ", shards.Select(s => $"{s.Key}={s.Value}"));
