@@ -17,6 +17,13 @@ public sealed class RecordTrailTests
                 DateTimeOffset.UnixEpoch.AddSeconds(seq), MemoryChangeLog.PositionOf(seq)),
             Enumerable.Range(0, outputs).Select(i => OutputRecord.Create("sale", id, new { i })).ToList(), deadLettered, "1.2.0");
 
+    /// <summary>Tickets <paramref name="from"/> to <paramref name="to"/>, one change per batch, each delivered.</summary>
+    private static void DeliverTickets(RecordTrails trails, int from, int to)
+    {
+        for (var i = from; i <= to; i++)
+            trails.Delivered(Workflow, [Ticket(i, $"T-{i}")], DeliveryResult.AllAccepted());
+    }
+
     private static Observations.RecordsFound Find(RecordTrails trails, string key, string? table = null) =>
         trails.Find("node-a", new Observations.FindRecords(Workflow, key, table, 50));
 
@@ -91,8 +98,7 @@ public sealed class RecordTrailTests
     public void The_trail_keeps_only_the_last_changes_up_to_its_capacity_and_says_how_far_back_it_reaches()
     {
         var trails = new RecordTrails { Capacity = 3 };
-        for (var i = 1; i <= 5; i++)
-            trails.Delivered(Workflow, [Ticket(i, $"T-{i}")], DeliveryResult.AllAccepted());
+        DeliverTickets(trails, 1, 5);
 
         var found = Find(trails, "T-1");
         Assert.Empty(found.Entries);
@@ -107,16 +113,14 @@ public sealed class RecordTrailTests
     {
         // The ring starts small and doubles (64, 128, 200): nothing is lost or reordered on the way.
         var trails = new RecordTrails { Capacity = 200 };
-        for (var i = 1; i <= 150; i++)
-            trails.Delivered(Workflow, [Ticket(i, $"T-{i}")], DeliveryResult.AllAccepted());
+        DeliverTickets(trails, 1, 150);
         var found = Find(trails, "T-1");
         Assert.Equal(150, found.Held);
         Assert.Single(found.Entries);
         Assert.Equal([MemoryChangeLog.PositionOf(150).Value, MemoryChangeLog.PositionOf(64).Value, MemoryChangeLog.PositionOf(65).Value],
             new[] { "T-150", "T-64", "T-65" }.Select(k => Assert.Single(Find(trails, k).Entries).Position));
 
-        for (var i = 151; i <= 450; i++)
-            trails.Delivered(Workflow, [Ticket(i, $"T-{i}")], DeliveryResult.AllAccepted());
+        DeliverTickets(trails, 151, 450);
         Assert.Equal(200, Find(trails, "T-450").Held);
         Assert.Empty(Find(trails, "T-250").Entries);
         Assert.Single(Find(trails, "T-251").Entries);

@@ -70,15 +70,6 @@ public static class WebhookPayload
         }
     }
 
-    /// <summary>One record's JSON object, as it appears in the <c>records</c> array of a body.</summary>
-    public static byte[] SerializeRecord(DeliveryRecord record, string workflowId)
-    {
-        var buffer = new ArrayBufferWriter<byte>(512);
-        using (var writer = new Utf8JsonWriter(buffer))
-            WriteRecord(writer, record, workflowId);
-        return buffer.WrittenSpan.ToArray();
-    }
-
     private static void WriteRecord(Utf8JsonWriter writer, DeliveryRecord record, string workflowId)
     {
         ArgumentNullException.ThrowIfNull(record);
